@@ -1,0 +1,16 @@
+{
+  "targets": [
+    {
+      "target_name": "shmkit",
+      "sources": ["native/addon.cc"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "conditions": [
+        ["OS!='win'", { "sources": ["native/unix/segment.cc"] }],
+        ["OS=='linux'", { "libraries": ["-lrt"] }],
+        ["OS=='mac'", { "xcode_settings": { "CLANG_CXX_LANGUAGE_STANDARD": "c++17", "MACOSX_DEPLOYMENT_TARGET": "11.0" } }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,41 @@
+// Segment names. The name `jobs` is the POSIX object `/jobs`, the one CPython's
+// SharedMemory("jobs") opens too. A leading slash is accepted and ignored; every other
+// rule is checked here, before any system call, and again in the addon.
+import { randomBytes } from 'node:crypto';
+import { invalidArgType, invalidArgValue } from './errors.js';
+import { native } from './native.js';
+
+/** The longest name this platform accepts, in bytes of UTF-8, leading slash not counted. */
+export const MAX_NAME_BYTES: number = native.maxNameBytes;
+
+/**
+ * Validates a user-supplied name and returns it in canonical form (no leading slash).
+ * `caller` is the public function to blame in the stack trace.
+ */
+export function canonicalName(name: unknown, caller: Function, argName = 'name'): string {
+  if (typeof name !== 'string') throw invalidArgType(argName, 'of type string', name, caller);
+  const bare = name.startsWith('/') ? name.slice(1) : name;
+  const problem =
+    bare.length === 0 ? 'must not be empty'
+    : bare.includes('/') ? "must not contain '/' (other than one leading slash)"
+    : bare.includes('\0') ? 'must not contain NUL characters'
+    : bare === '.' || bare === '..' ? "must not be '.' or '..'"
+    : !bare.isWellFormed() ? 'must be well-formed Unicode (no lone surrogates)'
+    : Buffer.byteLength(bare) > MAX_NAME_BYTES ? `must be at most ${MAX_NAME_BYTES} bytes of UTF-8 on ${process.platform}`
+    : undefined;
+  if (problem) throw invalidArgValue(argName, name, problem, caller);
+  return bare;
+}
+
+/** The name as the operating system sees it, for error messages. */
+export function osName(name: string): string {
+  return process.platform === 'win32' ? name : `/${name}`;
+}
+
+/**
+ * A fresh random name: "shmkit_" and 16 hex digits, 23 bytes, which fits every
+ * platform's limit (macOS: 30).
+ */
+export function randomName(): string {
+  return `shmkit_${randomBytes(8).toString('hex')}`;
+}

@@ -1,0 +1,38 @@
+// Loads the addon and declares its shape. The addon is deliberately small (native/addon.cc
+// is its implementation): it maps, unmaps and copies; everything else is TypeScript.
+import { join } from 'node:path';
+// node-gyp-build ships no types: it takes the package root and returns the loaded addon.
+const nodeGypBuild = require('node-gyp-build') as (root: string) => unknown;
+
+/** A mapped segment, as the addon hands it out. */
+export interface NativeSegment {
+  readonly size: number;
+  readonly readOnly: boolean;
+  /** An external ArrayBuffer over [byteOffset, byteOffset + byteLength), detached by close(). */
+  view(byteOffset: number, byteLength: number): ArrayBuffer;
+  read(byteOffset: number, byteLength: number): Buffer;
+  write(byteOffset: number, byteLength: number, bytes: Uint8Array): void;
+  /** Detaches every view handed out, then unmaps. Idempotent. */
+  close(): void;
+}
+
+export interface Native {
+  create(name: string, size: number, mode: number): NativeSegment;
+  open(name: string, readOnly: boolean): NativeSegment;
+  unlink(name: string): void;
+  exists(name: string): boolean;
+  /** Longest segment name this platform takes, in UTF-8 bytes, leading slash not counted. */
+  readonly maxNameBytes: number;
+  /** False in builds for runtimes that forbid external ArrayBuffers (Electron). */
+  readonly externalBuffers: boolean;
+}
+
+function load(): Native {
+  // SHMKIT_NATIVE names a specific build of the addon to load instead of the one
+  // node-gyp-build finds (the tests use it for the no-external-buffers build).
+  const explicit = process.env.SHMKIT_NATIVE;
+  if (explicit) return require(explicit) as Native;
+  return nodeGypBuild(join(__dirname, '..')) as Native;
+}
+
+export const native: Native = load();

@@ -1,0 +1,245 @@
+// SharedMemory: a named segment of raw bytes, the counterpart of CPython's
+// multiprocessing.shared_memory.SharedMemory. It carries no header: the user owns every
+// byte, as in Python, so a segment made here opens there and the reverse.
+import { constants as bufferConstants } from 'node:buffer';
+import { inspect } from 'node:util';
+import { closedError, fromNative, invalidArgType, outOfRange, type CodedError } from './errors.js';
+import { forget, unlinkOnExit } from './exit-cleanup.js';
+import { canonicalName, osName, randomName } from './names.js';
+import { native, type NativeSegment } from './native.js';
+import { validateBoolean, validateInteger, validateOptions } from './validate.js';
+
+/** Options of {@link SharedMemory.create}. */
+export interface CreateOptions {
+  /** The name other processes open it by. Default: a fresh random name. */
+  name?: string | undefined;
+  /** Size in bytes: an integer from 1 to 2^53 - 1. Pages are only allocated when touched. */
+  size: number;
+  /** Permission bits, subject to the umask as with open(2). Default `0o600`: this user only. */
+  mode?: number | undefined;
+  /**
+   * Unlink the name when this process exits normally or on SIGINT/SIGTERM/SIGHUP (when
+   * the application has no handler of its own for that signal). Default `false`.
+   */
+  unlinkOnExit?: boolean | undefined;
+}
+
+/** Options of {@link SharedMemory.open}. */
+export interface OpenOptions {
+  /**
+   * Attach read-only: only read permission is needed, and nothing written through this
+   * object's views ever reaches the segment (such a write lands in a private copy of that
+   * page, which from then on no longer shows other processes' writes). Default `false`.
+   */
+  readOnly?: boolean | undefined;
+}
+
+/** The largest size accepted: every integer a JavaScript number holds exactly. */
+const MAX_SIZE = Number.MAX_SAFE_INTEGER;
+const DEFAULT_MODE = 0o600;
+const construct = Symbol('SharedMemory.construct');
+
+/**
+ * A named shared memory segment that unrelated processes attach to by name.
+ *
+ * ```js
+ * const shm = SharedMemory.create({ name: 'jobs', size: 4096 });
+ * new Uint8Array(shm.buffer)[0] = 42;       // any process that opens 'jobs' sees it
+ * ```
+ */
+export class SharedMemory implements Disposable {
+  /** The name, without the leading slash. */
+  readonly name: string;
+  /** Size in bytes, as the OS reports it. */
+  readonly size: number;
+  /** Whether this object was attached read-only. */
+  readonly readOnly: boolean;
+  #segment: NativeSegment | undefined;
+  #buffer: ArrayBuffer | undefined;
+
+  /** @internal Use {@link SharedMemory.create} or {@link SharedMemory.open}. */
+  constructor(token: symbol, name: string, segment: NativeSegment) {
+    if (token !== construct) {
+      throw new TypeError('SharedMemory cannot be constructed directly: use SharedMemory.create() or SharedMemory.open()');
+    }
+    this.name = name;
+    this.#segment = segment;
+    this.size = segment.size;
+    this.readOnly = segment.readOnly;
+  }
+
+  /**
+   * Creates a new segment. Fails with `EEXIST` if the name is taken (it never attaches
+   * to an existing segment). Its bytes start as zeros.
+   */
+  static create(options: CreateOptions): SharedMemory {
+    if (options === undefined) throw invalidArgType('options', 'of type object', options, SharedMemory.create);
+    const opts = validateOptions(options, 'options', SharedMemory.create);
+    const size = validateInteger(opts.size, 'options.size', 1, MAX_SIZE, SharedMemory.create);
+    const mode = opts.mode === undefined ? DEFAULT_MODE : validateInteger(opts.mode, 'options.mode', 0, 0o777, SharedMemory.create);
+    const exitUnlink = validateBoolean(opts.unlinkOnExit, 'options.unlinkOnExit', SharedMemory.create);
+    const given = opts.name === undefined ? undefined : canonicalName(opts.name, SharedMemory.create, 'options.name');
+
+    let name = given ?? randomName();
+    let segment: NativeSegment;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        segment = native.create(name, size, mode);
+        break;
+      } catch (error) {
+        const err = fromNative(error, osName(name), SharedMemory.create);
+        // A random name that is taken: another random name, as CPython does.
+        if (given !== undefined || attempt === 8 || (err as CodedError).code !== 'EEXIST') throw err;
+        name = randomName();
+      }
+    }
+    if (exitUnlink) unlinkOnExit(name);
+    return new SharedMemory(construct, name, segment);
+  }
+
+  /** Attaches to an existing segment. Fails with `ENOENT` if there is none by that name. */
+  static open(name: string, options?: OpenOptions): SharedMemory {
+    const bare = canonicalName(name, SharedMemory.open);
+    const opts = validateOptions(options, 'options', SharedMemory.open);
+    const readOnly = validateBoolean(opts.readOnly, 'options.readOnly', SharedMemory.open);
+    try {
+      return new SharedMemory(construct, bare, native.open(bare, readOnly));
+    } catch (error) {
+      throw fromNative(error, osName(bare), SharedMemory.open);
+    }
+  }
+
+  /**
+   * Removes the name. Processes that have the segment open keep using it; new opens fail
+   * with `ENOENT`; the memory is freed when the last of them closes. Fails with `ENOENT`
+   * if there is no such name.
+   */
+  static unlink(name: string): void {
+    const bare = canonicalName(name, SharedMemory.unlink);
+    try {
+      native.unlink(bare);
+    } catch (error) {
+      throw fromNative(error, osName(bare), SharedMemory.unlink);
+    }
+    forget(bare);
+  }
+
+  /** Whether a segment of that name exists (even one this user may not open). */
+  static exists(name: string): boolean {
+    const bare = canonicalName(name, SharedMemory.exists);
+    try {
+      return native.exists(bare);
+    } catch (error) {
+      throw fromNative(error, osName(bare), SharedMemory.exists);
+    }
+  }
+
+  /** Whether {@link close} has been called. */
+  get closed(): boolean {
+    return this.#segment === undefined;
+  }
+
+  /**
+   * An ArrayBuffer over the whole segment (the same one on every call). Detached by
+   * {@link close}. For a segment larger than this runtime's ArrayBuffer limit (4 GiB on
+   * Node 20) it throws `ERR_OUT_OF_RANGE`: use {@link view}.
+   */
+  get buffer(): ArrayBuffer {
+    if (this.#buffer === undefined || this.#buffer.detached) {
+      const segment = this.#open(bufferGetter);
+      if (this.size > bufferConstants.MAX_LENGTH) {
+        throw outOfRange('size', `<= ${bufferConstants.MAX_LENGTH} (this runtime's ArrayBuffer limit) for .buffer; use view()`, this.size, bufferGetter);
+      }
+      this.#buffer = this.size === 0 ? new ArrayBuffer(0) : segment.view(0, this.size);
+    }
+    return this.#buffer;
+  }
+
+  /**
+   * A new ArrayBuffer over `byteLength` bytes from `byteOffset` (default: to the end).
+   * This is how every byte of a segment larger than the ArrayBuffer limit is reached.
+   * Every view is detached by {@link close}.
+   */
+  view(byteOffset = 0, byteLength?: number): ArrayBuffer {
+    const segment = this.#open(this.view);
+    const [offset, length] = this.#range(byteOffset, byteLength, this.view);
+    if (length > bufferConstants.MAX_LENGTH) {
+      throw outOfRange('byteLength', `<= ${bufferConstants.MAX_LENGTH} (this runtime's ArrayBuffer limit)`, length, this.view);
+    }
+    return segment.view(offset, length);
+  }
+
+  /**
+   * Copies `length` bytes from `byteOffset` (default: to the end) out of the segment.
+   * Works where zero-copy views cannot (runtimes that forbid external ArrayBuffers).
+   */
+  read(byteOffset = 0, length?: number): Buffer {
+    const segment = this.#open(this.read);
+    const [offset, n] = this.#range(byteOffset, length, this.read);
+    return segment.read(offset, n);
+  }
+
+  /**
+   * Copies `bytes` into the segment at `byteOffset` and returns the number of bytes
+   * written. Throws `ERR_SHMKIT_READ_ONLY` on a read-only attach.
+   */
+  write(byteOffset: number, bytes: ArrayBufferView | ArrayBufferLike): number {
+    const segment = this.#open(this.write);
+    const b: unknown = bytes;
+    let u8: Uint8Array;
+    if (b instanceof Uint8Array) u8 = b;
+    else if (ArrayBuffer.isView(b)) u8 = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    else if (b instanceof ArrayBuffer || b instanceof SharedArrayBuffer) u8 = new Uint8Array(b);
+    else throw invalidArgType('bytes', 'an instance of ArrayBuffer, Buffer, TypedArray or DataView', bytes, this.write);
+    const [offset, n] = this.#range(byteOffset, u8.byteLength, this.write);
+    segment.write(offset, n, u8);
+    return n;
+  }
+
+  /**
+   * Unmaps the segment. Every ArrayBuffer this object handed out is detached first
+   * (byteLength 0), so no view can reach unmapped memory. Idempotent. The name stays:
+   * only {@link unlink} removes it.
+   */
+  close(): void {
+    const segment = this.#segment;
+    if (segment === undefined) return;
+    this.#segment = undefined;
+    this.#buffer = undefined;
+    segment.close();
+  }
+
+  /** Removes the name (see the static {@link SharedMemory.unlink}). Works after close too. */
+  unlink(): void {
+    try {
+      native.unlink(this.name);
+    } catch (error) {
+      throw fromNative(error, osName(this.name), this.unlink);
+    }
+    forget(this.name);
+  }
+
+  /** Same as {@link close}, for `using shm = SharedMemory.open(…)`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  [inspect.custom](): string {
+    return `SharedMemory { name: '${this.name}', size: ${this.size}, readOnly: ${this.readOnly}, closed: ${this.closed} }`;
+  }
+
+  #open(caller: Function): NativeSegment {
+    if (this.#segment === undefined) throw closedError(`SharedMemory '${this.name}'`, caller);
+    return this.#segment;
+  }
+
+  #range(byteOffset: unknown, byteLength: unknown, caller: Function): [number, number] {
+    const offset = validateInteger(byteOffset, 'byteOffset', 0, this.size, caller);
+    const length = byteLength === undefined
+      ? this.size - offset
+      : validateInteger(byteLength, 'byteLength', 0, this.size - offset, caller);
+    return [offset, length];
+  }
+}
+
+const bufferGetter = Object.getOwnPropertyDescriptor(SharedMemory.prototype, 'buffer')!.get!;

@@ -1,0 +1,24 @@
+// Argument checks shared by every public entry point, run before anything reaches the
+// addon. Each throws Node's own error codes; `caller` is the public function to blame
+// in the stack trace.
+import { invalidArgType, outOfRange } from './errors.js';
+
+export function validateOptions(value: unknown, argName: string, caller: Function): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object') throw invalidArgType(argName, 'of type object', value, caller);
+  return value as Record<string, unknown>;
+}
+
+export function validateBoolean(value: unknown, argName: string, caller: Function): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw invalidArgType(argName, 'of type boolean', value, caller);
+  return value;
+}
+
+export function validateInteger(value: unknown, argName: string, min: number, max: number, caller: Function): number {
+  if (typeof value !== 'number') throw invalidArgType(argName, 'of type number', value, caller);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw outOfRange(argName, `an integer >= ${min} and <= ${max}`, value, caller);
+  }
+  return value;
+}

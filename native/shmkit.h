@@ -1,0 +1,63 @@
+// The internal platform interface: everything shmkit asks of the operating system.
+//
+// Each platform implements it in its own directory (native/unix/ for POSIX, native/win/
+// for Windows), in the manner of libuv's src/unix and src/win. The Node-API glue in
+// native/addon.cc is the only caller, and it is platform-neutral. Nothing here knows
+// about JavaScript, and nothing here knows about shmkit's data structures: those live
+// in lib/ (TypeScript) on top of the bytes this layer maps.
+#ifndef SHMKIT_NATIVE_SHMKIT_H_
+#define SHMKIT_NATIVE_SHMKIT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace shmkit {
+
+// An operating-system failure. `code` is an errno value from the platform's <errno.h>
+// (ports whose OS speaks another language, such as Win32 error codes, translate to
+// these names); `syscall` names the call that failed, as Node's system errors do.
+struct OsError {
+  int code = 0;
+  const char* syscall = "";
+};
+
+// A segment mapped into this process. `addr` is null when `size` is 0: an empty
+// segment has nothing to map.
+struct Mapping {
+  void* addr = nullptr;
+  uint64_t size = 0;
+  bool readOnly = false;
+};
+
+// Names reach this layer already validated by lib/ and by the glue (ValidateName in
+// addon.cc), without the POSIX leading slash: each platform forms its own OS name.
+
+// Creates a new segment of `size` bytes (never an existing one: O_EXCL semantics) with
+// permission bits `mode` (subject to the umask, as open(2)), and maps it read-write.
+// On any failure after the name came into existence the name is removed again, so a
+// failed create never leaves a half-made segment behind.
+bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mapping* out,
+                   OsError* err);
+
+// Attaches to an existing segment and maps all of it. A read-only attach maps the
+// segment copy-on-write: a write through it lands in a private page of this process,
+// never in the segment, and never faults.
+bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* err);
+
+// Unmaps. Idempotent; `m` is left empty.
+void SegmentUnmap(Mapping* m);
+
+// Removes the name. Processes that have the segment mapped keep their mapping.
+bool SegmentUnlink(const std::string& name, OsError* err);
+
+// Whether the name exists, including when this user may not open it.
+bool SegmentExists(const std::string& name, bool* exists, OsError* err);
+
+// The longest name, in bytes of UTF-8, that this platform accepts (leading slash not
+// counted).
+size_t MaxNameBytes();
+
+}  // namespace shmkit
+
+#endif  // SHMKIT_NATIVE_SHMKIT_H_
