@@ -5,7 +5,8 @@
 // the Segment object and by every external ArrayBuffer handed out over it, so garbage
 // collection in any order never leaves a view over unmapped memory. Segment.close()
 // detaches every view still alive (napi_detach_arraybuffer: its byteLength becomes 0
-// and every typed array over it goes empty) and only then unmaps.
+// and every typed array over it goes empty) and drops the Segment's share; the mapping
+// goes with the last share.
 #include <napi.h>
 
 #include <cmath>
@@ -247,7 +248,11 @@ class Segment : public Napi::ObjectWrap<Segment> {
       view->ref = nullptr;
     }
     region_->views.clear();
-    SegmentUnmap(&region_->mapping);
+    // The unmap happens when the last owner of the Region lets go: now, unless an
+    // ArrayBuffer escaped detachment (one transferred to another thread or with
+    // ArrayBuffer.prototype.transfer() is a new object that shares the backing store),
+    // in which case its finalizer unmaps once it is collected. Memory it can reach stays
+    // mapped for as long as it can reach it.
     region_.reset();
     return info.Env().Undefined();
   }

@@ -1,0 +1,102 @@
+// Shared by every test file: unique segment names that are always cleaned up, fresh
+// child processes with a time limit, and a check that the file left nothing in /dev/shm.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { after } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { SharedMemory } from 'shmkit';
+
+export const root = fileURLToPath(new URL('..', import.meta.url));
+
+// Every name a test makes starts with this file's prefix, so that the check below can
+// tell this file's leftovers from anything else on the machine.
+const prefix = `shmkit-test-${process.pid}-`;
+let counter = 0;
+const made = new Set();
+
+/**
+ * A fresh name, unlinked after this test file even if the test fails. Pass the test
+ * context to unlink it as soon as that test ends instead.
+ */
+export function uniqueName(t) {
+  const name = `${prefix}${++counter}-${randomBytes(4).toString('hex')}`;
+  made.add(name);
+  t?.after(() => unlinkQuietly(name));
+  return name;
+}
+
+export function unlinkQuietly(name) {
+  try {
+    SharedMemory.unlink(name);
+  } catch (error) {
+    if (error.code !== 'ENOENT') throw error;
+  }
+}
+
+function leftovers() {
+  if (!existsSync('/dev/shm')) return [];
+  return readdirSync('/dev/shm').filter((f) => f.startsWith(prefix));
+}
+
+after(() => {
+  for (const name of made) unlinkQuietly(name);
+  const left = leftovers();
+  for (const name of left) unlinkQuietly(name);
+  assert.deepEqual(left, [], 'segments left in /dev/shm by this test file');
+});
+
+/**
+ * Runs `code` as an ES module in a freshly spawned `node` (not a fork: it inherits no
+ * handles and finds segments by name only). Resolves with its exit code, signal and
+ * output; kills it and rejects if it outlives `timeout` ms. `args` reach the child as
+ * JSON in the SHMKIT_TEST_ARGS environment variable (see CHILD). `wrap` is a command to
+ * run node under (e.g. setpriv to change uid).
+ */
+export function runNode(code, { args = {}, env = {}, timeout = 30_000, execArgv = [], wrap = [], onStdout } = {}) {
+  const argv = [...wrap, process.execPath, ...execArgv, '--input-type=module', '-e', code];
+  return run(argv[0], argv.slice(1), { env: { ...process.env, ...env, SHMKIT_TEST_ARGS: JSON.stringify(args) }, timeout, onStdout });
+}
+
+/** Runs python3 with `code`; arguments as in {@link runNode}. */
+export function runPython(code, { args = {}, timeout = 30_000, python = 'python3' } = {}) {
+  return run(python, ['-c', code], { env: { ...process.env, SHMKIT_TEST_ARGS: JSON.stringify(args) }, timeout });
+}
+
+function run(file, argv, { env, timeout, onStdout }) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, argv, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      stdout += d;
+      onStdout?.(d, child);
+    });
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${file} timed out after ${timeout} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeout);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, child });
+    });
+  });
+}
+
+/** Asserts that a child ran to a clean exit, showing its output if not. */
+export function assertOk(result) {
+  assert.equal(result.code, 0, `child failed (code ${result.code}, signal ${result.signal})\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  return result;
+}
+
+/** The preamble of child scripts: the library and the arguments the test passed. */
+export const CHILD = `
+import { SharedMemory } from 'shmkit';
+const args = JSON.parse(process.env.SHMKIT_TEST_ARGS);
+`;
