@@ -12,7 +12,7 @@ export const root = fileURLToPath(new URL('..', import.meta.url));
 
 // Every name a test makes starts with this file's prefix, so that the check below can
 // tell this file's leftovers from anything else on the machine.
-const prefix = `shmkit-test-${process.pid}-`;
+export const prefix = `shmkit-test-${process.pid}-`;
 let counter = 0;
 const made = new Set();
 
