@@ -1,0 +1,85 @@
+// npm run demo: unrelated processes cooperating on one segment that they find by name.
+//
+// The coordinator creates a segment, fills its data area with pseudo-random bytes and
+// starts four fresh `node` processes (plain spawns: they inherit no handle, only the
+// segment's name on their command line). Each attaches by name, builds a histogram of
+// its quarter of the data, writes it into its own slot and raises its done flag. A
+// read-only observer process watches the flags; python3, if present, reads the result
+// with CPython's own SharedMemory. The coordinator checks the merged histogram against
+// one it computes itself.
+//
+// Layout of the segment (all little-endian):
+//   0      4 × int32    done flags, one per worker (0 = working, 1 = done)
+//   64     4 × 256 × float64   each worker's histogram of byte values
+//   8256   DATA bytes   the input
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { SharedMemory } from 'shmkit';
+
+const WORKERS = 4;
+const DATA = 32 * 2 ** 20;
+const FLAGS = 0;
+const HIST = 64;
+const INPUT = HIST + WORKERS * 256 * 8;
+const worker = fileURLToPath(new URL('./demo-worker.mjs', import.meta.url));
+
+function run(command, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited with ${code}`))));
+  });
+}
+
+const shm = SharedMemory.create({ size: INPUT + DATA, unlinkOnExit: true });
+console.log(`coordinator (pid ${process.pid}): created '${shm.name}', ${(shm.size / 2 ** 20).toFixed(1)} MiB`);
+try {
+  const input = new Uint8Array(shm.buffer, INPUT, DATA);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < DATA; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5; // xorshift32
+    input[i] = (x >>> 24) % 200; // a skewed distribution, so the histogram says something
+  }
+  console.log(`coordinator: wrote ${DATA / 2 ** 20} MiB of input; starting ${WORKERS} workers and an observer\n`);
+
+  const chunk = DATA / WORKERS;
+  const jobs = [];
+  for (let w = 0; w < WORKERS; w++) {
+    jobs.push(run(process.execPath, [worker, 'count', shm.name, String(w), String(INPUT + w * chunk), String(chunk)]));
+  }
+  jobs.push(run(process.execPath, [worker, 'observe', shm.name, String(WORKERS)]));
+  for (const out of await Promise.all(jobs)) process.stdout.write(out);
+
+  const hist = new Float64Array(256);
+  for (let w = 0; w < WORKERS; w++) {
+    const part = new Float64Array(shm.buffer, HIST + w * 2048, 256);
+    for (let b = 0; b < 256; b++) hist[b] += part[b];
+  }
+  const check = new Float64Array(256);
+  for (let i = 0; i < DATA; i++) check[input[i]]++;
+  const same = hist.every((v, i) => v === check[i]);
+  const top = [...hist].map((n, b) => [b, n]).sort((a, b) => b[1] - a[1]).slice(0, 3);
+  console.log(`\ncoordinator: merged ${WORKERS} histograms: ${hist.reduce((a, b) => a + b)} bytes counted;` +
+    ` most common values ${top.map(([b, n]) => `${b} (${n})`).join(', ')}`);
+  console.log(`coordinator: matches a single-process count: ${same ? 'yes' : 'NO'}`);
+
+  try {
+    const py = await run('python3', ['-c', `
+import sys
+from multiprocessing import shared_memory, resource_tracker
+shm = shared_memory.SharedMemory(name=sys.argv[1])
+resource_tracker.unregister(shm._name, 'shared_memory')  # attach only; never unlink
+flags = shm.buf[0:16].cast('i')
+print(f"python3 (pid {__import__('os').getpid()}): attached '{sys.argv[1]}' with CPython's SharedMemory; done flags = {list(flags)}")
+flags.release(); shm.close()`, shm.name]);
+    process.stdout.write(py);
+  } catch {
+    console.log('(python3 not available: skipped the CPython reader)');
+  }
+  if (!same) process.exitCode = 1;
+} finally {
+  shm.close();
+  shm.unlink();
+}
