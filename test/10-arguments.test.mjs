@@ -122,8 +122,8 @@ test('byte ranges outside the segment are ERR_OUT_OF_RANGE and touch nothing', (
 
 test('the addon checks again whatever the OS will see, even when called directly', () => {
   const require = createRequire(import.meta.url);
-  const path = `${root}build/Release/shmkit.node`;
-  assert.ok(existsSync(path), 'the node-gyp build is present');
+  const path = process.env.SHMKIT_NATIVE ?? require('node-gyp-build').path(root);
+  assert.ok(existsSync(path), `the addon is at ${path}`);
   const native = require(path);
   for (const name of ['', 'a/b', 'a\0b', '..', 'x'.repeat(300), 7]) {
     assert.throws(() => native.open(name, false), /name/);
