@@ -66,6 +66,16 @@ export function closedError(what: string, caller: Function): CodedError {
   return coded(new Error(`${what} is closed`), 'ERR_SHMKIT_CLOSED', caller);
 }
 
+/** Thrown by `open` of a segment that is not a complete object of the kind asked for. */
+export function kindError(message: string, caller: Function): CodedError {
+  return coded(new TypeError(message), 'ERR_SHMKIT_KIND', caller);
+}
+
+/** Lock misuse (release by a non-owner, self-deadlock) or a wait that had to give up. */
+export function lockError(message: string, code: 'ERR_SHMKIT_NOT_OWNER' | 'ERR_SHMKIT_DEADLOCK' | 'ERR_SHMKIT_TIMEOUT', caller: Function): CodedError {
+  return coded(new Error(message), code, caller);
+}
+
 let errnoNames: Map<number, string> | undefined;
 let uvByName: Map<string, [number, string]> | undefined;
 

@@ -1,4 +1,9 @@
 // The ESM entry point. It re-exports the CommonJS build rather than being a second copy
 // of the library, so a program that mixes import and require() still has one registry
-// of unlinkOnExit names and one loaded addon.
-export { SharedMemory, type CreateOptions, type OpenOptions, type CodedError, type SystemError } from './index.js';
+// of unlinkOnExit names, one table of pending waits and one loaded addon.
+export {
+  SharedMemory, Lock, Value, SharedArray, wait, waitAsync, notify, waitBackend,
+  type CreateOptions, type OpenOptions, type LockOptions, type AcquireOptions, type AcquireAsyncOptions,
+  type ValueOptions, type SharedArrayOptions, type ArrayOf, type WaitResult, type WaitAsyncOptions,
+  type ValueType, type TypeCode, type JsValueOf, type CodedError, type SystemError,
+} from './index.js';

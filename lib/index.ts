@@ -4,4 +4,9 @@
  * @packageDocumentation
  */
 export { SharedMemory, type CreateOptions, type OpenOptions } from './shared-memory.js';
+export { Lock, type LockOptions, type AcquireOptions, type AcquireAsyncOptions } from './lock.js';
+export { Value, type ValueOptions } from './value.js';
+export { SharedArray, type SharedArrayOptions, type ArrayOf } from './shared-array.js';
+export { wait, waitAsync, notify, waitBackend, type WaitResult, type WaitAsyncOptions } from './wait.js';
+export type { ValueType, TypeCode, JsValueOf } from './value-types.js';
 export type { CodedError, SystemError } from './errors.js';

@@ -16,6 +16,9 @@ export interface NativeSegment {
   close(): void;
 }
 
+/** What the addon's wait functions return: index into WAIT_RESULTS (lib/wait.ts). */
+export type NativeWaitResult = 0 | 1 | 2 | 3;
+
 export interface Native {
   create(name: string, size: number, mode: number): NativeSegment;
   open(name: string, readOnly: boolean): NativeSegment;
@@ -25,6 +28,20 @@ export interface Native {
   readonly maxNameBytes: number;
   /** False in builds for runtimes that forbid external ArrayBuffers (Electron). */
   readonly externalBuffers: boolean;
+
+  /** Blocking futex-style wait; timeout in ms (Infinity/NaN: none). */
+  wait(array: Int32Array, index: number, expected: number, timeout: number): NativeWaitResult;
+  /** Wakes up to `count` waiters in any process; returns how many. */
+  notify(array: Int32Array, index: number, count: number): number;
+  /** Starts a wait that reports to the callback set by setWaitCallback. */
+  waitAsyncStart(array: Int32Array, index: number, expected: number, timeout: number, id: number): void;
+  waitAsyncCancel(id: number): void;
+  setWaitCallback(callback: (id: number, result: NativeWaitResult) => void): void;
+  /** 'io_uring' or 'threads'. */
+  waitBackend(): string;
+  /** This thread's owner id for lock words (30 bits). */
+  ownerId(): number;
+  ownerAlive(ownerId: number): boolean;
 }
 
 function load(): Native {

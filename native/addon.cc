@@ -15,9 +15,15 @@
 #include <string>
 #include <unordered_set>
 
-#include "shmkit.h"
+#include "addon.h"
 
 namespace shmkit {
+
+void ThrowCoded(Napi::Env env, Napi::Error error, const char* code) {
+  error.Set("code", Napi::String::New(env, code));
+  error.ThrowAsJavaScriptException();
+}
+
 namespace {
 
 // Every integer a JavaScript number holds exactly.
@@ -35,11 +41,6 @@ struct View {
   std::shared_ptr<Region> region;
   napi_ref ref = nullptr;  // weak; null once the Region has detached this view
 };
-
-void ThrowCoded(Napi::Env env, Napi::Error error, const char* code) {
-  error.Set("code", Napi::String::New(env, code));
-  error.ThrowAsJavaScriptException();
-}
 
 void ThrowTypeError(Napi::Env env, const std::string& message) {
   ThrowCoded(env, Napi::TypeError::New(env, message), "ERR_INVALID_ARG_TYPE");
@@ -127,8 +128,7 @@ class Segment : public Napi::ObjectWrap<Segment> {
   // still alive keep the mapping until the collector takes the last of them.
 
   static Napi::Value Wrap(Napi::Env env, Mapping* m) {
-    Napi::FunctionReference* ctor = env.GetInstanceData<Napi::FunctionReference>();
-    return ctor->New({Napi::External<Mapping>::New(env, m)});
+    return env.GetInstanceData<AddonData>()->segmentConstructor.New({Napi::External<Mapping>::New(env, m)});
   }
 
  private:
@@ -324,8 +324,10 @@ Napi::Value Exists(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function segment = Segment::Define(env);
-  env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(segment)));
+  auto* data = new AddonData();
+  data->segmentConstructor = Napi::Persistent(Segment::Define(env));
+  env.SetInstanceData(data);
+  InitWait(env, exports, data);
   exports.Set("create", Napi::Function::New<Create>(env, "create"));
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("unlink", Napi::Function::New<Unlink>(env, "unlink"));

@@ -58,6 +58,50 @@ bool SegmentExists(const std::string& name, bool* exists, OsError* err);
 // counted).
 size_t MaxNameBytes();
 
+// --- Waiting on a 32-bit word of a mapping, across processes -------------------------
+
+enum class WaitResult { kOk = 0, kNotEqual = 1, kTimedOut = 2, kCancelled = 3 };
+
+// Sleeps while *addr == expected, until woken by WakeAddress (from any process that maps
+// the same memory) or until timeoutNs passes (negative: no limit). Returns kNotEqual at
+// once if the word differs. Signals do not end the wait early.
+WaitResult WaitAddress(uint32_t* addr, uint32_t expected, int64_t timeoutNs);
+
+// Wakes up to `count` waiters on addr, in any process; returns how many were woken.
+int WakeAddress(uint32_t* addr, int count);
+
+// Waits that do not block the calling thread. One instance per Node environment; the
+// platform picks the mechanism (Linux: io_uring futex operations when the kernel has
+// them, else a thread per pending wait). Completions are reported to `done`, which may
+// be called on any thread.
+class AsyncWaits {
+ public:
+  using Done = void (*)(void* context, uint64_t id, WaitResult result);
+  static AsyncWaits* Create(Done done, void* context);
+  virtual ~AsyncWaits() = default;
+  // Starts a wait identified by `id`. False (with errno set) if it could not start.
+  virtual bool Start(uint64_t id, uint32_t* addr, uint32_t expected, int64_t timeoutNs) = 0;
+  // Asks a pending wait to end with kCancelled (it may still end otherwise if it raced).
+  virtual void Cancel(uint64_t id) = 0;
+  virtual const char* Backend() const = 0;
+};
+
+// The portable mechanism: a thread per pending wait, built on WaitAddress.
+AsyncWaits* CreateThreadAsyncWaits(AsyncWaits::Done done, void* context);
+
+// --- Identity and liveness of threads ----------------------------------------------------
+
+// The id a lock records as its owner: a positive number of at most 30 bits (lock words
+// keep flags in the top two) that names the calling OS thread on this host, with enough
+// of the thread's start time mixed in that a recycled thread id is told apart from the
+// thread that died (Linux: the TID in bits 0-21, pid_max being at most 2^22, and the low
+// 8 bits of the thread's start time in bits 22-29).
+uint32_t CurrentOwnerId();
+
+// Whether the thread an owner id names is still running. Errs on the side of "alive"
+// when it cannot tell.
+bool OwnerAlive(uint32_t ownerId);
+
 }  // namespace shmkit
 
 #endif  // SHMKIT_NATIVE_SHMKIT_H_

@@ -1,0 +1,271 @@
+// Lock: a crash-safe mutex in shared memory whose uncontended acquire and release are one
+// compare-and-swap each, with no call into C++.
+//
+// The lock word (int32) is 0 when free; otherwise the owner's id (30 bits, naming the
+// OS thread and its start time: native/unix/thread-linux.cc) with bit 31 set when some
+// thread may be asleep waiting for it. This is the classic futex mutex ("Futexes Are
+// Tricky", mutex 3) with the owner recorded, which buys two things:
+//   - release() can tell a thread that does not hold the lock (an error, as in Python);
+//   - a waiter that has slept a while with the same owner in the word asks the OS
+//     whether that thread still lives; if not, it takes the lock over and `ownerDied`
+//     tells it so, the way EOWNERDEAD tells a robust-mutex user. A SIGKILLed holder
+//     costs the next acquirer at most about LIVENESS_MS.
+// Layout (8 bytes, all zero when unlocked): int32 state, int32 reserved.
+import { lockError, invalidArgType, outOfRange } from './errors.js';
+import { native } from './native.js';
+import { SharedMemory } from './shared-memory.js';
+import { SharedObject } from './shared-object.js';
+import { createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
+import { validateOptions } from './validate.js';
+import { startWait } from './wait.js';
+
+const OWNER_MASK = 0x3fffffff;
+const WAITERS = 1 << 31;
+/** How long a waiter sleeps before it checks that the owner is alive. */
+const LIVENESS_MS = 200;
+const TIMED_OUT = 2; // native.wait's code for 'timed-out'
+
+let me = 0;
+/** This thread's owner id (the module is loaded once per thread, so this is per thread). */
+function myId(): number {
+  return me || (me = native.ownerId());
+}
+
+/** Options of {@link Lock.create}. */
+export type LockOptions = CreateTyped;
+
+/** Options of {@link Lock.acquire}. */
+export interface AcquireOptions {
+  /** Give up after this many milliseconds (default: wait as long as it takes). */
+  timeout?: number | undefined;
+}
+
+/** Options of {@link Lock.acquireAsync}. */
+export interface AcquireAsyncOptions extends AcquireOptions {
+  /** Aborting it rejects the pending acquire with `signal.reason`. */
+  signal?: AbortSignal | undefined;
+}
+
+export function validateTimeout(value: unknown, caller: Function): number {
+  if (value === undefined) return Infinity;
+  if (typeof value !== 'number') throw invalidArgType('options.timeout', 'of type number', value, caller);
+  if (!(value >= 0)) throw outOfRange('options.timeout', '>= 0 (or Infinity)', value, caller);
+  return value;
+}
+
+export function validateSignal(value: unknown, caller: Function): AbortSignal | undefined {
+  if (value !== undefined && !(value instanceof AbortSignal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', value, caller);
+  }
+  return value;
+}
+
+const construct = Symbol('Lock.construct');
+
+/**
+ * A mutual-exclusion lock shared by every thread of every process that opens it, with
+ * the semantics of Python's `multiprocessing.Lock`, owned by the thread that acquired it,
+ * and safe against owners that die holding it.
+ */
+export class Lock extends SharedObject {
+  /** Bytes a Lock occupies when placed with {@link Lock.at}. */
+  static readonly byteLength = 8;
+
+  readonly #word: Int32Array;
+  #ownerDied = false;
+
+  /** @internal */
+  constructor(token: symbol, shm: SharedMemory, owns: boolean, word: Int32Array) {
+    if (token !== construct) throw new TypeError('Lock cannot be constructed directly: use Lock.create(), Lock.open() or Lock.at()');
+    super(shm, owns);
+    this.#word = word;
+  }
+
+  /** Creates a new named Lock, unlocked. `EEXIST` if the name is taken. */
+  static create(options?: LockOptions): Lock {
+    const opts = validateOptions(options, 'options', Lock.create) as LockOptions;
+    const shm = createTyped(opts, { kind: 'Lock', payloadLength: Lock.byteLength, elementType: 0, elementCount: 0 }, () => {}, Lock.create);
+    return new Lock(construct, shm, true, new Int32Array(shm.view(64, Lock.byteLength)));
+  }
+
+  /** Opens a named Lock. `ENOENT` if absent, `ERR_SHMKIT_KIND` if the name is not a Lock. */
+  static open(name: string): Lock {
+    const { shm } = openTyped(name, 'Lock', Lock.open);
+    return new Lock(construct, shm, true, new Int32Array(shm.view(64, Lock.byteLength)));
+  }
+
+  /**
+   * A Lock at `byteOffset` (a multiple of 8) in memory the caller owns: the way to keep
+   * thousands of locks in one segment. Eight zero bytes are an unlocked Lock.
+   */
+  static at(sharedMemory: SharedMemory, byteOffset: number): Lock {
+    validatePlacement(sharedMemory, byteOffset, Lock.byteLength, Lock.at);
+    return new Lock(construct, sharedMemory, false, new Int32Array(sharedMemory.view(byteOffset, Lock.byteLength)));
+  }
+
+  /** @internal A Lock over a word inside another object (Value, SharedArray). */
+  static within(shm: SharedMemory, word: Int32Array): Lock {
+    return new Lock(construct, shm, false, word);
+  }
+
+  /** Whether some thread, anywhere, holds the lock. */
+  get locked(): boolean {
+    this.checkOpen(lockedGetter);
+    return Atomics.load(this.#word, 0) !== 0;
+  }
+
+  /**
+   * True while this thread holds the lock by having taken it over from an owner that
+   * died holding it: whatever the lock protects may be half-updated. Reset by release().
+   */
+  get ownerDied(): boolean {
+    return this.#ownerDied;
+  }
+
+  /** Takes the lock if it is free; never waits. */
+  tryAcquire(): boolean {
+    this.checkOpen(this.tryAcquire);
+    const word = this.#word;
+    if (Atomics.compareExchange(word, 0, 0, myId()) === 0) return this.#took(false);
+    const v = Atomics.load(word, 0);
+    return v !== 0 && this.#takeOverIfDead(v);
+  }
+
+  /**
+   * Takes the lock, waiting (blocking this thread) up to `timeout` ms. Returns whether it
+   * got it; never throws on time-out. Waiting for a lock this thread already holds would
+   * never end, so that throws `ERR_SHMKIT_DEADLOCK`.
+   */
+  acquire(options?: AcquireOptions): boolean {
+    this.checkOpen(this.acquire);
+    const timeout = options === undefined ? Infinity
+      : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
+    const word = this.#word;
+    const id = myId();
+    if (Atomics.compareExchange(word, 0, 0, id) === 0) return this.#took(false);
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      const v = this.#contend();
+      if (v === 0) return this.#took(false);
+      if ((v & OWNER_MASK) === id) {
+        throw lockError('Lock.acquire(): this thread already holds the lock (use RLock to re-enter, or acquireAsync between async tasks)', 'ERR_SHMKIT_DEADLOCK', this.acquire);
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      const r = native.wait(word, 0, v, Math.min(left, LIVENESS_MS));
+      if (r === TIMED_OUT && this.#takeOverIfDead(v)) return true;
+    }
+  }
+
+  /**
+   * The async form of {@link acquire}: resolves `true` once held, `false` on time-out;
+   * never blocks the event loop. Async tasks of one thread may wait for each other here.
+   */
+  async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
+    this.checkOpen(this.acquireAsync);
+    const opts = validateOptions(options, 'options', this.acquireAsync);
+    const timeout = validateTimeout(opts.timeout, this.acquireAsync);
+    const signal = validateSignal(opts.signal, this.acquireAsync);
+    signal?.throwIfAborted();
+    const word = this.#word;
+    if (Atomics.compareExchange(word, 0, 0, myId()) === 0) return this.#took(false);
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      signal?.throwIfAborted();
+      this.checkOpen(this.acquireAsync);
+      const v = this.#contend();
+      if (v === 0) return this.#took(false);
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      const r = await startWait(word, 0, v, Math.min(left, LIVENESS_MS), signal);
+      if (r === 'timed-out' && this.#takeOverIfDead(v)) return true;
+    }
+  }
+
+  /**
+   * Releases the lock. `ERR_SHMKIT_NOT_OWNER` if this thread does not hold it (including
+   * a second release).
+   */
+  release(): void {
+    this.checkOpen(this.release);
+    const word = this.#word;
+    const id = myId();
+    this.#ownerDied = false;
+    if (Atomics.compareExchange(word, 0, id, 0) === id) return;
+    if ((Atomics.load(word, 0) & OWNER_MASK) !== id) {
+      throw lockError('Lock.release(): this thread does not hold the lock', 'ERR_SHMKIT_NOT_OWNER', this.release);
+    }
+    Atomics.store(word, 0, 0);
+    native.notify(word, 0, 1);
+  }
+
+  /** Runs `fn` holding the lock (acquired blocking), and releases it however fn ends. */
+  withLock<T>(fn: () => T): T {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn, this.withLock);
+    this.acquire();
+    try {
+      return fn();
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Awaits the lock, runs `fn` (which may be async) holding it, and releases it. */
+  async runExclusive<T>(fn: () => T | Promise<T>, options?: AcquireAsyncOptions): Promise<T> {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn, this.runExclusive);
+    if (!(await this.acquireAsync(options))) {
+      throw lockError('Lock.runExclusive(): timed out waiting for the lock', 'ERR_SHMKIT_TIMEOUT', this.runExclusive);
+    }
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Acquires (blocking) and returns a handle whose disposal releases: `using _ = lock.hold()`. */
+  hold(): Disposable {
+    this.acquire();
+    let held = true;
+    return {
+      [Symbol.dispose]: () => {
+        if (!held) return;
+        held = false;
+        this.release();
+      },
+    };
+  }
+
+  /**
+   * One round of contention: takes the lock if it is free (returning 0), else makes
+   * sure the waiters bit is set and returns the word to sleep on.
+   */
+  #contend(): number {
+    const word = this.#word;
+    for (;;) {
+      const v = Atomics.load(word, 0);
+      if (v === 0) {
+        // Taken with the waiters bit: others may still be asleep; release will wake one.
+        if (Atomics.compareExchange(word, 0, 0, myId() | WAITERS) === 0) return 0;
+        continue;
+      }
+      if (v & WAITERS) return v;
+      if (Atomics.compareExchange(word, 0, v, v | WAITERS) === v) return v | WAITERS;
+    }
+  }
+
+  /** If the word still holds `v` and its owner is dead, takes the lock over. */
+  #takeOverIfDead(v: number): boolean {
+    const owner = v & OWNER_MASK;
+    if (owner === myId() || native.ownerAlive(owner)) return false;
+    if (Atomics.compareExchange(this.#word, 0, v, myId() | (v & WAITERS)) !== v) return false;
+    return this.#took(true);
+  }
+
+  #took(ownerDied: boolean): true {
+    this.#ownerDied = ownerDied;
+    return true;
+  }
+}
+
+const lockedGetter = Object.getOwnPropertyDescriptor(Lock.prototype, 'locked')!.get!;

@@ -1,0 +1,56 @@
+// What every typed object (Lock, Value, SharedArray, …) shares: it lives either in a
+// named segment of its own, which it owns, or at an offset inside a SharedMemory the
+// caller owns (`X.at(shm, byteOffset)`), and it has close/unlink/dispose.
+import { closedError } from './errors.js';
+import { SharedMemory } from './shared-memory.js';
+
+export abstract class SharedObject implements Disposable {
+  /** The name of the segment the object lives in. */
+  readonly name: string;
+  readonly #shm: SharedMemory;
+  readonly #owns: boolean;
+  #closed = false;
+
+  protected constructor(shm: SharedMemory, owns: boolean) {
+    this.name = shm.name;
+    this.#shm = shm;
+    this.#owns = owns;
+  }
+
+  /** Removes a named object (its segment). Others that have it open keep using it. */
+  static unlink(name: string): void {
+    SharedMemory.unlink(name);
+  }
+
+  /** Whether {@link close} has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Lets go of the object: its own segment is unmapped; an object placed in a caller's
+   * SharedMemory leaves that alone. Idempotent; later use throws `ERR_SHMKIT_CLOSED`.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#owns) this.#shm.close();
+  }
+
+  /**
+   * Removes the name of the segment the object lives in (for an object placed with
+   * `at`, that is the caller's segment). Works after close too.
+   */
+  unlink(): void {
+    this.#shm.unlink();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Throws ERR_SHMKIT_CLOSED after close(); `caller` is the public method to blame. */
+  protected checkOpen(caller: Function): void {
+    if (this.#closed) throw closedError(`${this.constructor.name} '${this.name}'`, caller);
+  }
+}

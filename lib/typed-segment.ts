@@ -1,0 +1,136 @@
+// The header of a segment that holds one typed object (Lock, Value, SharedArray, …).
+// Byte by byte in docs/memory-layout.md; in short, little-endian:
+//
+//   0   u32  magic 0x4B4D4853 ("SHMK"), stored last: the object is complete once it reads so
+//   4   u16  format version (1)
+//   6   u16  kind (KIND below)
+//   8   u32  payload offset (64)
+//   12  u32  element type (value-types.ts; 0 if the kind has none)
+//   16  u64  payload length in bytes
+//   24  u64  element count (SharedArray; 0 otherwise)
+//   32  u32  creator's process id
+//   36  28 bytes reserved, 0
+//   64  payload
+//
+// Every payload is valid when all zeros except for what its creator writes before the
+// magic, so `open` racing `create` waits for the magic and then sees a whole object.
+import { invalidArgType, kindError, outOfRange } from './errors.js';
+import { SharedMemory } from './shared-memory.js';
+
+export const MAGIC = 0x4b4d4853;
+export const FORMAT_VERSION = 1;
+export const HEADER_SIZE = 64;
+
+/** Kinds of typed segment. Numbers are part of the on-memory format: never reuse one. */
+export const KIND = { Lock: 1, Value: 2, SharedArray: 3 } as const;
+export type KindName = keyof typeof KIND;
+
+/** How long `open` waits for a segment that exists but is not yet complete. */
+const COMPLETE_WITHIN_MS = 500;
+
+export interface Header {
+  kind: KindName;
+  payloadLength: number;
+  elementType: number;
+  elementCount: number;
+}
+
+export interface CreateTyped {
+  name?: string | undefined;
+  mode?: number | undefined;
+  unlinkOnExit?: boolean | undefined;
+}
+
+/**
+ * Creates the segment, lets `init` write the payload (zero-filled), then publishes the
+ * header. Nobody can open the object as complete before `init` has returned.
+ */
+export function createTyped(options: CreateTyped, header: Header, init: (payload: ArrayBuffer) => void,
+  caller: Function): SharedMemory {
+  const shm = SharedMemory.create({
+    name: options.name,
+    size: HEADER_SIZE + header.payloadLength,
+    mode: options.mode,
+    unlinkOnExit: options.unlinkOnExit,
+  });
+  try {
+    const view = new DataView(shm.view(0, HEADER_SIZE));
+    view.setUint16(4, FORMAT_VERSION, true);
+    view.setUint16(6, KIND[header.kind], true);
+    view.setUint32(8, HEADER_SIZE, true);
+    view.setUint32(12, header.elementType, true);
+    view.setBigUint64(16, BigInt(header.payloadLength), true);
+    view.setBigUint64(24, BigInt(header.elementCount), true);
+    view.setUint32(32, process.pid, true);
+    init(shm.view(HEADER_SIZE, header.payloadLength));
+    Atomics.store(new Int32Array(view.buffer, 0, 1), 0, MAGIC); // publish: a sequentially consistent store
+  } catch (error) {
+    shm.close();
+    shm.unlink();
+    Error.captureStackTrace(error as Error, caller);
+    throw error;
+  }
+  return shm;
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Opens a typed segment and checks its header: `ERR_SHMKIT_KIND` if it is another kind
+ * of object, not a shmkit object, a format this version does not read, or still
+ * incomplete after a grace period (its creator is slow or died half-way).
+ */
+export function openTyped(name: string, kind: KindName, caller: Function): { shm: SharedMemory; header: Header } {
+  const deadline = Date.now() + COMPLETE_WITHIN_MS;
+  for (;;) {
+    const shm = SharedMemory.open(name);
+    let complete = false;
+    try {
+      if (shm.size >= HEADER_SIZE) {
+        const view = new DataView(shm.view(0, HEADER_SIZE));
+        const magic = Atomics.load(new Int32Array(view.buffer, 0, 1), 0);
+        if (magic !== 0 && magic !== MAGIC) {
+          throw kindError(`'${shm.name}' is not a shmkit ${kind} (no shmkit header)`, caller);
+        }
+        if (magic === MAGIC) {
+          complete = true;
+          const version = view.getUint16(4, true);
+          const found = view.getUint16(6, true);
+          const offset = view.getUint32(8, true);
+          const payloadLength = Number(view.getBigUint64(16, true));
+          if (version !== FORMAT_VERSION) {
+            throw kindError(`'${shm.name}' has shmkit format version ${version}; this shmkit reads version ${FORMAT_VERSION}`, caller);
+          }
+          if (found !== KIND[kind]) {
+            const foundName = Object.entries(KIND).find(([, k]) => k === found)?.[0] ?? `kind ${found}`;
+            throw kindError(`'${shm.name}' is a shmkit ${foundName}, not a ${kind}`, caller);
+          }
+          if (offset !== HEADER_SIZE || HEADER_SIZE + payloadLength > shm.size) {
+            throw kindError(`'${shm.name}' has a damaged header (payload ${offset}+${payloadLength} in ${shm.size} bytes)`, caller);
+          }
+          const elementCount = Number(view.getBigUint64(24, true));
+          return { shm, header: { kind, payloadLength, elementType: view.getUint32(12, true), elementCount } };
+        }
+      }
+    } catch (error) {
+      shm.close();
+      throw error;
+    }
+    shm.close();
+    if (!complete && Date.now() >= deadline) {
+      throw kindError(`'${name}' is not a complete shmkit ${kind}: still being created after ${COMPLETE_WITHIN_MS} ms, or not a shmkit object`, caller);
+    }
+    sleep(1);
+  }
+}
+
+/** Checks `X.at(shm, byteOffset)` arguments: a live SharedMemory and an 8-aligned range in it. */
+export function validatePlacement(shm: unknown, byteOffset: unknown, byteLength: number, caller: Function): asserts shm is SharedMemory {
+  if (!(shm instanceof SharedMemory)) throw invalidArgType('sharedMemory', 'an instance of SharedMemory', shm, caller);
+  if (typeof byteOffset !== 'number') throw invalidArgType('byteOffset', 'of type number', byteOffset, caller);
+  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + byteLength > shm.size) {
+    throw outOfRange('byteOffset', `a multiple of 8 from 0 to ${shm.size - byteLength}`, byteOffset, caller);
+  }
+}

@@ -1,0 +1,230 @@
+// Waiting without a thread per wait: io_uring's futex operations (Linux 6.7+).
+//
+// Each waitAsync becomes an IORING_OP_FUTEX_WAIT request, linked to an
+// IORING_OP_LINK_TIMEOUT when it has a time limit. The kernel compares the word and
+// queues the request on the futex during io_uring_enter, before waitAsync returns, so a
+// wait is armed as atomically as a blocking one: a notify from any process after that
+// moment reaches it, and counts in notify's total like any other waiter. A thousand
+// pending waits are a thousand kernel futex entries and no threads; one reaper thread per
+// Node environment collects completions from the ring and hands them to JavaScript.
+//
+// The constants below are the kernel ABI (include/uapi/linux/io_uring.h, 6.7); they are
+// spelled out because distribution headers older than 6.7 lack them.
+#include <errno.h>
+#include <linux/io_uring.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "../shmkit.h"
+
+namespace shmkit {
+namespace {
+
+constexpr uint8_t kOpFutexWait = 51;   // IORING_OP_FUTEX_WAIT
+constexpr uint32_t kFutex2SizeU32 = 2;  // FUTEX2_SIZE_U32, shared (no FUTEX2_PRIVATE)
+
+// user_data of requests whose completions are not waits.
+constexpr uint64_t kTimeoutTag = 1ull << 63;
+constexpr uint64_t kCancelTag = 1ull << 62;
+constexpr uint64_t kStop = ~0ull;
+
+int Setup(unsigned entries, io_uring_params* p) {
+  return static_cast<int>(syscall(__NR_io_uring_setup, entries, p));
+}
+
+int Enter(int fd, unsigned submit, unsigned minComplete, unsigned flags) {
+  return static_cast<int>(syscall(__NR_io_uring_enter, fd, submit, minComplete, flags, nullptr, 0));
+}
+
+WaitResult FromCqe(int res) {
+  if (res == 0) return WaitResult::kOk;
+  if (res == -EAGAIN) return WaitResult::kNotEqual;
+  // -ECANCELED: the linked timeout fired, or Cancel() asked; JavaScript knows which.
+  if (res == -ECANCELED || res == -ETIME || res == -EINTR) return WaitResult::kTimedOut;
+  return WaitResult::kNotEqual;
+}
+
+class UringAsyncWaits final : public AsyncWaits {
+ public:
+  UringAsyncWaits(Done done, void* context) : done_(done), context_(context) {}
+
+  ~UringAsyncWaits() override {
+    if (reaper_.joinable()) {
+      Submit([](io_uring_sqe* sqe) {
+        sqe->opcode = IORING_OP_NOP;
+        sqe->user_data = kStop;
+      });
+      reaper_.join();
+    }
+    if (sqes_ != nullptr) munmap(sqes_, sqesSize_);
+    if (ring_ != nullptr) munmap(ring_, ringSize_);
+    if (fd_ >= 0) close(fd_);
+  }
+
+  // Sets up the ring and proves, with a wait that must fail at once, that this kernel
+  // knows the futex operations. False leaves the caller to use another mechanism.
+  bool Init() {
+    io_uring_params p;
+    memset(&p, 0, sizeof p);
+    fd_ = Setup(64, &p);
+    if (fd_ < 0 || !(p.features & IORING_FEAT_SINGLE_MMAP) || !(p.features & IORING_FEAT_NODROP)) {
+      return false;
+    }
+    size_t sqSize = p.sq_off.array + p.sq_entries * sizeof(uint32_t);
+    size_t cqSize = p.cq_off.cqes + p.cq_entries * sizeof(io_uring_cqe);
+    ringSize_ = sqSize > cqSize ? sqSize : cqSize;
+    void* ring = mmap(nullptr, ringSize_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_,
+                      IORING_OFF_SQ_RING);
+    if (ring == MAP_FAILED) return false;
+    ring_ = static_cast<char*>(ring);
+    sqesSize_ = p.sq_entries * sizeof(io_uring_sqe);
+    void* sqes = mmap(nullptr, sqesSize_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_,
+                      IORING_OFF_SQES);
+    if (sqes == MAP_FAILED) return false;
+    sqes_ = static_cast<io_uring_sqe*>(sqes);
+    sqTail_ = reinterpret_cast<uint32_t*>(ring_ + p.sq_off.tail);
+    sqMask_ = *reinterpret_cast<uint32_t*>(ring_ + p.sq_off.ring_mask);
+    sqArray_ = reinterpret_cast<uint32_t*>(ring_ + p.sq_off.array);
+    cqHead_ = reinterpret_cast<uint32_t*>(ring_ + p.cq_off.head);
+    cqTail_ = reinterpret_cast<uint32_t*>(ring_ + p.cq_off.tail);
+    cqMask_ = *reinterpret_cast<uint32_t*>(ring_ + p.cq_off.ring_mask);
+    cqes_ = reinterpret_cast<io_uring_cqe*>(ring_ + p.cq_off.cqes);
+
+    uint32_t probe = 1;
+    if (!StartWait(0, &probe, 0, -1)) return false;
+    if (Enter(fd_, 0, 1, IORING_ENTER_GETEVENTS) < 0) return false;
+    int res = 1;
+    Drain([&res](uint64_t, int r) { res = r; });
+    if (res != -EAGAIN) return false;  // -EINVAL: no futex operations in this kernel
+    reaper_ = std::thread([this] { Reap(); });
+    return true;
+  }
+
+  bool Start(uint64_t id, uint32_t* addr, uint32_t expected, int64_t timeoutNs) override {
+    return StartWait(id, addr, expected, timeoutNs);
+  }
+
+  void Cancel(uint64_t id) override {
+    Submit([id](io_uring_sqe* sqe) {
+      sqe->opcode = IORING_OP_ASYNC_CANCEL;
+      sqe->addr = id;
+      sqe->user_data = id | kCancelTag;
+    });
+  }
+
+  const char* Backend() const override { return "io_uring"; }
+
+ private:
+  // Only the JavaScript thread submits, so the submission ring has a single producer.
+  template <typename Fill>
+  bool Submit(Fill fill, unsigned count = 1) {
+    uint32_t tail = *sqTail_;
+    for (unsigned i = 0; i < count; i++) {
+      uint32_t index = (tail + i) & sqMask_;
+      io_uring_sqe* sqe = &sqes_[index];
+      memset(sqe, 0, sizeof *sqe);
+      sqArray_[index] = index;
+    }
+    fill(&sqes_[tail & sqMask_]);
+    __atomic_store_n(sqTail_, tail + count, __ATOMIC_RELEASE);
+    int r;
+    do r = Enter(fd_, count, 0, 0);
+    while (r < 0 && errno == EINTR);
+    return r == static_cast<int>(count);
+  }
+
+  bool StartWait(uint64_t id, uint32_t* addr, uint32_t expected, int64_t timeoutNs) {
+    // Read by the kernel while io_uring_enter prepares the request, so the stack will do.
+    __kernel_timespec ts;
+    ts.tv_sec = timeoutNs / 1000000000;
+    ts.tv_nsec = timeoutNs % 1000000000;
+    const bool timed = timeoutNs >= 0;
+    const uint32_t mask = sqMask_;
+    io_uring_sqe* base = sqes_;
+    uint32_t tail = *sqTail_;
+    return Submit(
+        [&](io_uring_sqe* sqe) {
+          sqe->opcode = kOpFutexWait;
+          sqe->fd = kFutex2SizeU32;
+          sqe->addr = reinterpret_cast<uintptr_t>(addr);
+          sqe->addr2 = expected;
+          sqe->addr3 = FUTEX_BITSET_MATCH_ANY;
+          sqe->user_data = id;
+          if (!timed) return;
+          sqe->flags = IOSQE_IO_LINK;
+          io_uring_sqe* link = &base[(tail + 1) & mask];
+          link->opcode = IORING_OP_LINK_TIMEOUT;
+          link->addr = reinterpret_cast<uintptr_t>(&ts);
+          link->len = 1;
+          link->user_data = id | kTimeoutTag;
+        },
+        timed ? 2 : 1);
+  }
+
+  // Consumes every completion in the ring. Only the reaper thread (after Init) reads it.
+  template <typename Each>
+  void Drain(Each each) {
+    uint32_t head = *cqHead_;
+    uint32_t tail = __atomic_load_n(cqTail_, __ATOMIC_ACQUIRE);
+    for (; head != tail; head++) {
+      const io_uring_cqe& cqe = cqes_[head & cqMask_];
+      each(cqe.user_data, cqe.res);
+    }
+    __atomic_store_n(cqHead_, head, __ATOMIC_RELEASE);
+  }
+
+  void Reap() {
+    bool stop = false;
+    while (!stop) {
+      if (Enter(fd_, 0, 1, IORING_ENTER_GETEVENTS) < 0 && errno != EINTR) {
+        // Nothing sensible is left to do with a ring that refuses to wait.
+        if (errno != EAGAIN && errno != EBUSY) return;
+      }
+      Drain([&](uint64_t userData, int res) {
+        if (userData == kStop) {
+          stop = true;
+        } else if ((userData & (kTimeoutTag | kCancelTag)) == 0) {
+          done_(context_, userData, FromCqe(res));
+        }
+      });
+    }
+  }
+
+  Done done_;
+  void* context_;
+  int fd_ = -1;
+  char* ring_ = nullptr;
+  size_t ringSize_ = 0;
+  io_uring_sqe* sqes_ = nullptr;
+  size_t sqesSize_ = 0;
+  uint32_t* sqTail_ = nullptr;
+  uint32_t sqMask_ = 0;
+  uint32_t* sqArray_ = nullptr;
+  uint32_t* cqHead_ = nullptr;
+  uint32_t* cqTail_ = nullptr;
+  uint32_t cqMask_ = 0;
+  io_uring_cqe* cqes_ = nullptr;
+  std::thread reaper_;
+};
+
+}  // namespace
+
+AsyncWaits* AsyncWaits::Create(Done done, void* context) {
+  const char* forced = getenv("SHMKIT_WAIT_BACKEND");
+  if (forced == nullptr || strcmp(forced, "threads") != 0) {
+    auto* uring = new UringAsyncWaits(done, context);
+    if (uring->Init()) return uring;
+    delete uring;
+  }
+  return CreateThreadAsyncWaits(done, context);
+}
+
+}  // namespace shmkit
