@@ -97,6 +97,15 @@ export function assertOk(result) {
 
 /** The preamble of child scripts: the library and the arguments the test passed. */
 export const CHILD = `
-import { SharedMemory } from 'shmkit';
+import { SharedMemory, Lock, Value, SharedArray, wait, waitAsync, notify, waitBackend } from 'shmkit';
 const args = JSON.parse(process.env.SHMKIT_TEST_ARGS);
 `;
+
+/** Resolves when `predicate()` holds, polling; rejects after `timeout` ms. */
+export async function until(predicate, timeout = 10_000, what = 'condition') {
+  const deadline = Date.now() + timeout;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -21,3 +21,23 @@ SharedMemory.create({ name: 'x' });
 // @ts-expect-error readOnly is a boolean
 SharedMemory.open('x', { readOnly: 'yes' });
 void [part, copy, written, flags, SharedMemory.exists('x')];
+
+// Typed objects: the value type follows the element type.
+import { Lock, SharedArray, Value, wait, waitAsync, notify, type WaitResult } from 'shmkit';
+const counter = Value.create({ type: 'int32', value: 1 });
+const n: number = counter.add(1);
+const big = Value.create({ type: 'q' });
+const b: bigint = big.add(1n);
+const flag = Value.create({ type: 'bool' });
+const f: boolean = flag.value;
+// @ts-expect-error an int64 Value takes bigints
+big.value = 'x';
+const arr = SharedArray.create({ type: 'float64', length: 4 });
+const fa: Float64Array = arr.array;
+const lock: Lock = Lock.create();
+const got: boolean = lock.acquire({ timeout: 10 });
+const later: Promise<boolean> = lock.acquireAsync({ signal: AbortSignal.timeout(10) });
+const r: WaitResult = wait(new Int32Array(arr.array.buffer, 0, 2), 0, 0, 0);
+const ra: Promise<WaitResult> = waitAsync(new Int32Array(4), 0, 0);
+const woken: number = notify(new Int32Array(4), 0);
+void [n, b, f, fa, got, later, r, ra, woken];
