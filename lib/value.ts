@@ -66,6 +66,10 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
   /** The value slot as its own type (floats: as the integer of their bits). */
   readonly #slot: Slot;
   readonly #bits: Float32Array | Float64Array | undefined;
+  /** The slot of an integer Value of up to 32 bits while open: the fast path's key. */
+  #ints: IntArray | undefined;
+  readonly #min: number;
+  readonly #max: number;
   readonly #scratch: Int32Array | BigInt64Array | undefined;
 
   /** @internal */
@@ -84,6 +88,14 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
     } else {
       this.#slot = new t.Array(area, 0, 1) as Slot;
     }
+    this.#ints = t.family === 'int' ? this.#slot as IntArray : undefined;
+    this.#min = t.family === 'int' ? t.min as number : 0;
+    this.#max = t.family === 'int' ? t.max as number : -1;
+  }
+
+  override close(): void {
+    this.#ints = undefined;
+    super.close();
   }
 
   /** Creates a named Value. `EEXIST` if the name is taken. */
@@ -123,6 +135,8 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
 
   /** The current value, read atomically. */
   get value(): V {
+    const ints = this.#ints;
+    if (ints !== undefined) return Atomics.load(ints, 0) as V;
     this.checkOpen(valueGetter);
     const t = this.#t;
     if (t.family === 'float') {
@@ -139,29 +153,53 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
     this.#store(toStored(this.#t, v, 'value', valueSetter));
   }
 
+  // The arithmetic methods are written out one by one so that each is a straight line for
+  // the common case (an integer Value of up to 32 bits, a number in range): one check and
+  // one Atomics call. Everything else (bigint Values, errors, closed) takes #slow.
+
   /** Adds `v` and returns the previous value (integers wrap around, as in C). */
   add(v: V): V {
-    return atomics.add(this.#int(this.add), 0, this.#operand(v, this.add)) as V;
+    const ints = this.#ints;
+    if (ints !== undefined && typeof v === 'number' && v >= this.#min && v <= this.#max && Number.isInteger(v)) {
+      return Atomics.add(ints, 0, v) as V;
+    }
+    return this.#slow(this.add, v, atomics.add);
   }
 
   /** Subtracts `v`; returns the previous value. */
   sub(v: V): V {
-    return atomics.sub(this.#int(this.sub), 0, this.#operand(v, this.sub)) as V;
+    const ints = this.#ints;
+    if (ints !== undefined && typeof v === 'number' && v >= this.#min && v <= this.#max && Number.isInteger(v)) {
+      return Atomics.sub(ints, 0, v) as V;
+    }
+    return this.#slow(this.sub, v, atomics.sub);
   }
 
   /** Bitwise and; returns the previous value. */
   and(v: V): V {
-    return atomics.and(this.#int(this.and), 0, this.#operand(v, this.and)) as V;
+    const ints = this.#ints;
+    if (ints !== undefined && typeof v === 'number' && v >= this.#min && v <= this.#max && Number.isInteger(v)) {
+      return Atomics.and(ints, 0, v) as V;
+    }
+    return this.#slow(this.and, v, atomics.and);
   }
 
   /** Bitwise or; returns the previous value. */
   or(v: V): V {
-    return atomics.or(this.#int(this.or), 0, this.#operand(v, this.or)) as V;
+    const ints = this.#ints;
+    if (ints !== undefined && typeof v === 'number' && v >= this.#min && v <= this.#max && Number.isInteger(v)) {
+      return Atomics.or(ints, 0, v) as V;
+    }
+    return this.#slow(this.or, v, atomics.or);
   }
 
   /** Bitwise xor; returns the previous value. */
   xor(v: V): V {
-    return atomics.xor(this.#int(this.xor), 0, this.#operand(v, this.xor)) as V;
+    const ints = this.#ints;
+    if (ints !== undefined && typeof v === 'number' && v >= this.#min && v <= this.#max && Number.isInteger(v)) {
+      return Atomics.xor(ints, 0, v) as V;
+    }
+    return this.#slow(this.xor, v, atomics.xor);
   }
 
   /** Stores `v` and returns the previous value, in one atomic step. */
@@ -183,15 +221,12 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
     return this.#fromRaw(atomics.compareExchange(this.#slot, 0, e, r));
   }
 
-  #int(caller: Function): Slot {
+  /** An arithmetic operation off the fast path: checks everything, then does it. */
+  #slow(caller: Function, v: unknown, op: (a: Slot, i: number, v: Scalar) => Scalar): V {
     this.checkOpen(caller);
     const family = this.#t.family;
     if (family !== 'int' && family !== 'bigint') throw unsupported(caller.name, this.#t.name, caller);
-    return this.#slot;
-  }
-
-  #operand(v: unknown, caller: Function): number | bigint {
-    return toStored(this.#t, v, 'value', caller);
+    return op(this.#slot, 0, toStored(this.#t, v, 'value', caller)) as V;
   }
 
   /** A stored value as the slot holds it (floats: their bits). */

@@ -4,16 +4,23 @@
 // same run are the figures that count. Prints a markdown table of medians and ratios and
 // writes the raw figures as JSON to bench-results/latest.json.
 //
-//   node scripts/bench.mjs [--quick] [--only open|gib]
+//   node scripts/bench.mjs [--quick] [--only open|gib|counter|lock|pingpong]
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SharedMemory } from 'shmkit';
+import { Worker } from 'node:worker_threads';
+import { Lock, SharedMemory, Value, notify, wait } from 'shmkit';
 
 const role = process.argv[2]?.startsWith('child-') ? process.argv[2] : undefined;
 const { values: opts } = role ? { values: {} } :
-  parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+  parseArgs({ options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    // Internal: print the results as JSON for a parent run (used to rerun a group pinned to one CPU).
+    'emit-json': { type: 'boolean', default: false },
+    'group-suffix': { type: 'string', default: '' },
+  } });
 const self = fileURLToPath(import.meta.url);
 const results = [];
 
@@ -22,13 +29,17 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** Median nanoseconds per call of fn over `batches` batches of `n` calls. */
-function perOp(fn, { batches = 9, n = 2000 } = {}) {
-  for (let i = 0; i < n; i++) fn(); // warm up
+/**
+ * Median nanoseconds per operation over `batches` batches. `loop(n)` performs the
+ * operation n times in a loop of its own, so that every case is compiled on its own
+ * and no shared call site's overhead is measured instead of the operation.
+ */
+function perOp(loop, { batches = 9, n = 2000 } = {}) {
+  loop(n); // warm up
   const times = [];
   for (let b = 0; b < batches; b++) {
     const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) fn();
+    loop(n);
     times.push(Number(process.hrtime.bigint() - t0) / n);
   }
   return median(times);
@@ -49,7 +60,7 @@ function benchOpen() {
   const shm = SharedMemory.create({ size: 4096 });
   try {
     const n = opts.quick ? 500 : 2000;
-    record('open by name (4 KiB segment), open + close', 'shmkit SharedMemory.open', perOp(() => SharedMemory.open(shm.name).close(), { n }), 'ns/op');
+    record('open by name (4 KiB segment), open + close', 'shmkit SharedMemory.open', perOp((k) => { for (let i = 0; i < k; i++) SharedMemory.open(shm.name).close(); }, { n }), 'ns/op');
     const py = python(`
 import json, statistics, sys, time
 from multiprocessing import shared_memory, resource_tracker
@@ -147,6 +158,184 @@ async function benchGiB() {
   record(label, 'in-process memcpy (ceiling)', median(copyTimes), 'ms');
 }
 
+// ---------------------------------------------------------------- counters
+/** Runs `count` child roles that each do `n` operations after a common start; ns per op overall. */
+async function together(roleName, count, n, extra = []) {
+  const shm = SharedMemory.create({ size: 4096 });
+  try {
+    const start = new Int32Array(shm.buffer, 0, 2);
+    const children = Array.from({ length: count }, () => spawn(process.execPath, [self, roleName, shm.name, String(n), String(count), ...extra], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    const outputs = children.map((c) => new Promise((resolve) => { let o = ''; c.stdout.on('data', (d) => (o += d)); c.on('close', () => resolve(o)); }));
+    while (Atomics.load(start, 0) < count) await new Promise((r) => setTimeout(r, 1));
+    const t0 = process.hrtime.bigint();
+    Atomics.store(start, 1, 1);
+    notify(start, 1);
+    await Promise.all(outputs.map(async (o) => { if ((await o).trim() !== 'done') throw new Error(`child ${roleName} failed`); }));
+    const elapsed = Number(process.hrtime.bigint() - t0);
+    return { elapsed, perOp: elapsed / (count * n), total: Atomics.load(new Int32Array(shm.buffer, 64, 1), 0) };
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+}
+
+async function benchCounter() {
+  const n = opts.quick ? 200_000 : 2_000_000;
+  const one = 'counter increment, 1 process';
+  const v = Value.create({ type: 'int32' });
+  const sab = new Int32Array(new SharedArrayBuffer(8));
+  try {
+    const raw = new Int32Array(SharedMemory.open(v.name).view(64, 8));
+    record(one, 'shmkit Value.add(1)', perOp((k) => { for (let i = 0; i < k; i++) v.add(1); }, { n: n / 10 }), 'ns/op');
+    record(one, 'raw Atomics.add on the same mapping (ceiling)', perOp((k) => { for (let i = 0; i < k; i++) Atomics.add(raw, 0, 1); }, { n: n / 10 }), 'ns/op');
+    record(one, 'Atomics.add on a SharedArrayBuffer', perOp((k) => { for (let i = 0; i < k; i++) Atomics.add(sab, 0, 1); }, { n: n / 10 }), 'ns/op');
+  } finally {
+    v.close();
+    v.unlink();
+  }
+  const pyN = opts.quick ? 20_000 : 200_000;
+  const py1 = python(`
+import json, statistics, sys, time
+from multiprocessing import Value
+v = Value('i', 0)
+n = int(sys.argv[1])
+times = []
+for _ in range(5):
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        with v.get_lock():
+            v.value += 1
+    times.append((time.perf_counter_ns() - t0) / n)
+print(json.dumps(statistics.median(times)))`, [String(pyN / 10)]);
+  if (py1 !== undefined) record(one, 'CPython Value += 1 under get_lock()', py1, 'ns/op');
+
+  const two = 'counter increment, 2 processes at once (time per increment, all processes together)';
+  const shmkit2 = await together('child-count-value', 2, n);
+  record(two, 'shmkit Value.add(1)', shmkit2.perOp, 'ns/op');
+  if (shmkit2.total !== 2 * n) throw new Error(`Value.add lost increments: ${shmkit2.total}`);
+  record(two, 'raw Atomics.add on the same mapping (ceiling)', (await together('child-count-raw', 2, n)).perOp, 'ns/op');
+  record(two, 'SharedArrayBuffer + 2 worker_threads', await workersCount(n), 'ns/op', 'threads of one process: Node\'s in-process limit');
+  const py2 = python(`
+import json, sys, time
+from multiprocessing import Process, Value, Event
+def work(v, n, go):
+    go.wait()
+    for _ in range(n):
+        with v.get_lock():
+            v.value += 1
+if __name__ == '__main__':
+    n = int(sys.argv[1])
+    v, go = Value('i', 0), Event()
+    ps = [Process(target=work, args=(v, n, go)) for _ in range(2)]
+    for p in ps: p.start()
+    time.sleep(0.2)
+    t0 = time.perf_counter_ns(); go.set()
+    for p in ps: p.join()
+    assert v.value == 2 * n
+    print(json.dumps((time.perf_counter_ns() - t0) / (2 * n)))`, [String(pyN)]);
+  if (py2 !== undefined) record(two, 'CPython Value += 1 under get_lock(), 2 processes', py2, 'ns/op', 'CPython\'s Value cannot be opened by name: its processes are forked children');
+}
+
+async function workersCount(n) {
+  const sab = new SharedArrayBuffer(8);
+  const code = `const { workerData: { sab, n }, parentPort } = require('node:worker_threads');
+    const a = new Int32Array(sab); Atomics.add(a, 1, 1); while (Atomics.load(a, 1) < 3) Atomics.wait(a, 1, Atomics.load(a, 1), 5);
+    for (let i = 0; i < n; i++) Atomics.add(a, 0, 1); parentPort.postMessage('done');`;
+  const a = new Int32Array(sab);
+  const workers = [0, 1].map(() => new Worker(code, { eval: true, workerData: { sab, n } }));
+  const done = workers.map((w) => new Promise((r) => w.once('message', r)));
+  while (Atomics.load(a, 1) < 2) await new Promise((r) => setTimeout(r, 1));
+  const t0 = process.hrtime.bigint();
+  Atomics.add(a, 1, 1);
+  Atomics.notify(a, 1);
+  await Promise.all(done);
+  const elapsed = Number(process.hrtime.bigint() - t0);
+  await Promise.all(workers.map((w) => w.terminate()));
+  return elapsed / (2 * n);
+}
+
+// ---------------------------------------------------------------- locks
+function benchLock() {
+  const n = opts.quick ? 100_000 : 1_000_000;
+  const group = 'uncontended lock: acquire + release';
+  const lock = Lock.create();
+  const rawShm = SharedMemory.create({ size: 8 });
+  try {
+    const w = new Int32Array(rawShm.buffer);
+    record(group, 'shmkit Lock acquire() + release()', perOp((k) => { for (let i = 0; i < k; i++) { lock.acquire(); lock.release(); } }, { n: n / 10 }), 'ns/op');
+    record(group, 'raw compareExchange lock on a mapping (ceiling)', perOp((k) => {
+      for (let i = 0; i < k; i++) {
+        while (Atomics.compareExchange(w, 0, 0, 1) !== 0);
+        Atomics.store(w, 0, 0);
+      }
+    }, { n: n / 10 }), 'ns/op');
+  } finally {
+    for (const x of [lock, rawShm]) { x.close(); x.unlink(); }
+  }
+  const py = python(`
+import json, statistics, sys, time
+from multiprocessing import Lock
+lock, n, times = Lock(), int(sys.argv[1]), []
+for _ in range(5):
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        lock.acquire(); lock.release()
+    times.append((time.perf_counter_ns() - t0) / n)
+print(json.dumps(statistics.median(times)))`, [String(n / 10)]);
+  if (py !== undefined) record(group, 'CPython multiprocessing.Lock', py, 'ns/op');
+}
+
+// ---------------------------------------------------------------- ping-pong
+async function benchPingPong() {
+  const rounds = opts.quick ? 2_000 : 20_000;
+  const group = `two-process ping-pong: one round trip (wake the other, be woken back)${opts['group-suffix']}`;
+  const shm = SharedMemory.create({ size: 64 });
+  try {
+    const w = new Int32Array(shm.buffer, 0, 1);
+    const child = spawn(process.execPath, [self, 'child-pong', shm.name, String(rounds)], { stdio: 'inherit' });
+    const exited = waitExit(child);
+    // Round i: this process writes 2i+1 and wakes the child; the child answers 2i+2.
+    while (Atomics.load(w, 0) !== -1) wait(w, 0, 0, 5);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < rounds; i++) {
+      Atomics.store(w, 0, 2 * i + 1);
+      notify(w, 0, 1);
+      let v;
+      while ((v = Atomics.load(w, 0)) !== 2 * i + 2) wait(w, 0, v);
+    }
+    record(group, 'shmkit wait/notify', Number(process.hrtime.bigint() - t0) / rounds, 'ns/op');
+    await exited;
+  } finally {
+    shm.close();
+    shm.unlink();
+  }
+  const py = python(`
+import json, sys, time
+from multiprocessing import Pipe, Process
+def pong(conn, n):
+    for _ in range(n): conn.send(conn.recv())
+if __name__ == '__main__':
+    n = int(sys.argv[1])
+    a, b = Pipe()
+    p = Process(target=pong, args=(b, n)); p.start()
+    a.send(0); a.recv()
+    t0 = time.perf_counter_ns()
+    for i in range(n - 1):
+        a.send(i); a.recv()
+    print(json.dumps((time.perf_counter_ns() - t0) / (n - 1)))
+    p.join()`, [String(rounds)]);
+  if (py !== undefined) record(group, 'CPython multiprocessing.Pipe send/recv', py, 'ns/op');
+  const ipc = fork(self, ['child-ipc-pong'], { stdio: 'inherit' });
+  await new Promise((r) => ipc.once('message', r));
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) {
+    await new Promise((r) => { ipc.once('message', r); ipc.send(i); });
+  }
+  record(group, 'child_process IPC send/message', Number(process.hrtime.bigint() - t0) / rounds, 'ns/op');
+  ipc.disconnect();
+  await waitExit(ipc);
+}
+
 // ---------------------------------------------------------------- child roles
 if (role === 'child-writer') {
   const shm = SharedMemory.create({ name: process.argv[3], size: Number(process.argv[4]) });
@@ -160,6 +349,33 @@ if (role === 'child-writer') {
   process.once('message', () => {
     for (let off = 0; off < size; off += chunk) process.send(data.subarray(off, Math.min(size, off + chunk)));
   });
+} else if (role === 'child-count-value' || role === 'child-count-raw') {
+  const [name, n] = [process.argv[3], Number(process.argv[4])];
+  const shm = SharedMemory.open(name);
+  const start = new Int32Array(shm.buffer, 0, 2);
+  const value = Value.at(shm, 64, { type: 'int32' });
+  const raw = new Int32Array(shm.buffer, 64, 1);
+  Atomics.add(start, 0, 1);
+  while (Atomics.load(start, 1) === 0) wait(start, 1, 0, 5);
+  if (role === 'child-count-value') for (let i = 0; i < n; i++) value.add(1);
+  else for (let i = 0; i < n; i++) Atomics.add(raw, 0, 1);
+  console.log('done');
+} else if (role === 'child-pong') {
+  const shm = SharedMemory.open(process.argv[3]);
+  const w = new Int32Array(shm.buffer, 0, 1);
+  const rounds = Number(process.argv[4]);
+  Atomics.store(w, 0, -1);
+  notify(w, 0);
+  for (let i = 0; i < rounds; i++) {
+    let v;
+    while ((v = Atomics.load(w, 0)) !== 2 * i + 1) wait(w, 0, v);
+    Atomics.store(w, 0, 2 * i + 2);
+    notify(w, 0, 1);
+  }
+  shm.close();
+} else if (role === 'child-ipc-pong') {
+  process.on('message', (m) => process.send(m));
+  process.send('ready');
 } else {
   await main();
 }
@@ -168,6 +384,22 @@ async function main() {
   console.error(`shmkit benchmarks: node ${process.version}, ${process.platform}-${process.arch}${opts.quick ? ', --quick' : ''}`);
   if (!opts.only || opts.only === 'open') benchOpen();
   if (!opts.only || opts.only === 'gib') await benchGiB();
+  if (!opts.only || opts.only === 'counter') await benchCounter();
+  if (!opts.only || opts.only === 'lock') benchLock();
+  if (!opts.only || opts.only === 'pingpong') {
+    await benchPingPong();
+    // On a VM, waking a process on another, idle vCPU costs tens of microseconds of
+    // hypervisor latency that has nothing to do with the mechanism; the same case with
+    // every process on one CPU shows the mechanism's own cost.
+    const pinned = opts['emit-json'] ? undefined : spawnSync('taskset', ['-c', '0', process.execPath, self, '--only', 'pingpong',
+      '--emit-json', '--group-suffix', ', every process on one CPU (taskset -c 0)', ...(opts.quick ? ['--quick'] : [])],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 });
+    if (pinned?.status === 0) results.push(...JSON.parse(pinned.stdout));
+  }
+  if (opts['emit-json']) {
+    console.log(JSON.stringify(results));
+    return;
+  }
 
   const lines = ['| case | implementation | median | vs shmkit |', '| --- | --- | ---: | ---: |'];
   for (const group of new Set(results.map((r) => r.group))) {
