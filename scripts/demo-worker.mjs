@@ -1,6 +1,6 @@
 // One process of `npm run demo` (see demo.mjs for the segment's layout). It is started
 // with nothing but the segment's name and finds the segment by that name.
-import { SharedMemory } from 'shmkit';
+import { SharedArray, SharedMemory, Value } from 'shmkit';
 
 const [role, name, ...rest] = process.argv.slice(2);
 const HIST = 64;
@@ -16,6 +16,37 @@ if (role === 'count') {
   console.log(`worker ${index} (pid ${process.pid}): opened '${name}', counted bytes ${offset}..${offset + length} ` +
     `in ${(performance.now() - started).toFixed(0)} ms, wrote histogram slot ${index}`);
   shm.close();
+} else if (role === 'update' || role === 'victim') {
+  // Part two. The record's invariant: record[0] + record[1] === 0, restored under its lock.
+  const hits = Value.open(name);
+  const record = SharedArray.open(rest[0]);
+  const [r, lock] = [record.array, record.lock];
+  if (role === 'victim') {
+    for (let i = 0; i < 1000; i++) hits.add(1);
+    lock.acquire();
+    r[0] += 1000; // half an update: the other half never comes
+    console.log(`victim (pid ${process.pid}): 1000 increments done; holding the record lock mid-update`);
+    setInterval(() => {}, 1000);
+  } else {
+    const started = performance.now();
+    let recovered = false;
+    for (let i = 0; i < 100_000; i++) {
+      hits.add(1);
+      if (i % 50 !== 0) continue;
+      lock.acquire();
+      if (lock.ownerDied) {
+        r[1] = -r[0]; // repair what the dead owner left half-done
+        recovered = true;
+        console.log(`worker ${rest[1]} (pid ${process.pid}): took the lock over from a dead owner after ` +
+          `${(performance.now() - started).toFixed(0)} ms of work; repaired the record`);
+      }
+      const k = (i % 7) + 1;
+      r[0] += k;
+      r[1] -= k;
+      lock.release();
+    }
+    console.log(`worker ${rest[1]} (pid ${process.pid}): 100000 increments and 2000 locked updates done`);
+  }
 } else if (role === 'observe') {
   const workers = Number(rest[0]);
   const shm = SharedMemory.open(name, { readOnly: true });

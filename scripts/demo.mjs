@@ -8,13 +8,18 @@
 // with CPython's own SharedMemory. The coordinator checks the merged histogram against
 // one it computes itself.
 //
-// Layout of the segment (all little-endian):
+// Part two: a Value counter that every worker increments, a record of two numbers that
+// must always sum to zero, updated only under its lock, and a worker that the coordinator
+// SIGKILLs while it holds that lock. The others get the lock within a second, are told
+// its owner died, repair the record, and finish.
+//
+// Layout of the part-one segment (all little-endian):
 //   0      4 × int32    done flags, one per worker (0 = working, 1 = done)
 //   64     4 × 256 × float64   each worker's histogram of byte values
 //   8256   DATA bytes   the input
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { SharedMemory } from 'shmkit';
+import { SharedArray, SharedMemory, Value } from 'shmkit';
 
 const WORKERS = 4;
 const DATA = 32 * 2 ** 20;
@@ -23,13 +28,16 @@ const HIST = 64;
 const INPUT = HIST + WORKERS * 256 * 8;
 const worker = fileURLToPath(new URL('./demo-worker.mjs', import.meta.url));
 
-function run(command, args) {
+function run(command, args, { onLine } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
+    child.stdout.on('data', (d) => {
+      out += d;
+      onLine?.(String(d), child);
+    });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited with ${code}`))));
+    child.on('close', (code, signal) => (code === 0 || signal === 'SIGKILL' ? resolve(out) : reject(new Error(`${command} exited with ${code}`))));
   });
 }
 
@@ -82,4 +90,27 @@ flags.release(); shm.close()`, shm.name]);
 } finally {
   shm.close();
   shm.unlink();
+}
+
+console.log('\n--- part two: a shared counter, a locked record, and a worker killed holding the lock\n');
+const hits = Value.create({ type: 'uint32', unlinkOnExit: true });
+const record = SharedArray.create({ type: 'int32', length: 2, unlinkOnExit: true });
+try {
+  // The victim goes first and is killed mid-update; then three workers start on a record
+  // whose lock is held by a dead process.
+  await run(process.execPath, [worker, 'victim', hits.name, record.name], {
+    onLine: (line, child) => {
+      if (!line.includes('holding the record lock')) return;
+      process.stdout.write(line);
+      console.log(`coordinator: SIGKILL to the victim (pid ${child.pid}) while it holds the lock; starting 3 workers`);
+      child.kill('SIGKILL');
+    },
+  });
+  const jobs = [0, 1, 2].map((w) => run(process.execPath, [worker, 'update', hits.name, record.name, String(w)]));
+  for (const out of await Promise.all(jobs)) process.stdout.write(out);
+  const [a, b] = record.array;
+  console.log(`\ncoordinator: counter = ${hits.value} (expected ${3 * 100_000 + 1000}), record = [${a}, ${b}], sum ${a + b} (must be 0)`);
+  if (hits.value !== 3 * 100_000 + 1000 || a + b !== 0) process.exitCode = 1;
+} finally {
+  for (const o of [hits, record]) { o.close(); o.unlink(); }
 }
