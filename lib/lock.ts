@@ -25,11 +25,8 @@ const WAITERS = 1 << 31;
 const LIVENESS_MS = 200;
 const TIMED_OUT = 2; // native.wait's code for 'timed-out'
 
-let me = 0;
-/** This thread's owner id (the module is loaded once per thread, so this is per thread). */
-function myId(): number {
-  return me || (me = native.ownerId());
-}
+/** This thread's owner id (each thread loads its own copy of this module). */
+const ME = native.ownerId();
 
 /** Options of {@link Lock.create}. */
 export type LockOptions = CreateTyped;
@@ -71,7 +68,8 @@ export class Lock extends SharedObject {
   /** Bytes a Lock occupies when placed with {@link Lock.at}. */
   static readonly byteLength = 8;
 
-  readonly #word: Int32Array;
+  /** The lock word while open; undefined once closed, which sends every call to checkOpen. */
+  #word: Int32Array | undefined;
   #ownerDied = false;
 
   /** @internal */
@@ -110,8 +108,7 @@ export class Lock extends SharedObject {
 
   /** Whether some thread, anywhere, holds the lock. */
   get locked(): boolean {
-    this.checkOpen(lockedGetter);
-    return Atomics.load(this.#word, 0) !== 0;
+    return Atomics.load(this.#open(lockedGetter), 0) !== 0;
   }
 
   /**
@@ -124,11 +121,13 @@ export class Lock extends SharedObject {
 
   /** Takes the lock if it is free; never waits. */
   tryAcquire(): boolean {
-    this.checkOpen(this.tryAcquire);
-    const word = this.#word;
-    if (Atomics.compareExchange(word, 0, 0, myId()) === 0) return this.#took(false);
+    const word = this.#open(this.tryAcquire);
+    if (Atomics.compareExchange(word, 0, 0, ME) === 0) {
+      this.#ownerDied = false;
+      return true;
+    }
     const v = Atomics.load(word, 0);
-    return v !== 0 && this.#takeOverIfDead(v);
+    return v !== 0 && this.#takeOverIfDead(word, v);
   }
 
   /**
@@ -137,23 +136,31 @@ export class Lock extends SharedObject {
    * never end, so that throws `ERR_SHMKIT_DEADLOCK`.
    */
   acquire(options?: AcquireOptions): boolean {
-    this.checkOpen(this.acquire);
+    const word = this.#word;
+    if (word !== undefined && options === undefined && Atomics.compareExchange(word, 0, 0, ME) === 0) {
+      this.#ownerDied = false;
+      return true;
+    }
+    return this.#acquireSlow(options);
+  }
+
+  #acquireSlow(options: AcquireOptions | undefined): boolean {
+    const word = this.#open(this.acquire);
     const timeout = options === undefined ? Infinity
       : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
-    const word = this.#word;
-    const id = myId();
-    if (Atomics.compareExchange(word, 0, 0, id) === 0) return this.#took(false);
+    this.#ownerDied = false;
+    if (Atomics.compareExchange(word, 0, 0, ME) === 0) return true;
     const deadline = performance.now() + timeout;
     for (;;) {
-      const v = this.#contend();
-      if (v === 0) return this.#took(false);
-      if ((v & OWNER_MASK) === id) {
+      const v = this.#contend(word);
+      if (v === 0) return true;
+      if ((v & OWNER_MASK) === ME) {
         throw lockError('Lock.acquire(): this thread already holds the lock (use RLock to re-enter, or acquireAsync between async tasks)', 'ERR_SHMKIT_DEADLOCK', this.acquire);
       }
       const left = deadline - performance.now();
       if (left <= 0) return false;
       const r = native.wait(word, 0, v, Math.min(left, LIVENESS_MS));
-      if (r === TIMED_OUT && this.#takeOverIfDead(v)) return true;
+      if (r === TIMED_OUT && this.#takeOverIfDead(word, v)) return true;
     }
   }
 
@@ -162,23 +169,22 @@ export class Lock extends SharedObject {
    * never blocks the event loop. Async tasks of one thread may wait for each other here.
    */
   async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
-    this.checkOpen(this.acquireAsync);
+    let word = this.#open(this.acquireAsync);
     const opts = validateOptions(options, 'options', this.acquireAsync);
     const timeout = validateTimeout(opts.timeout, this.acquireAsync);
     const signal = validateSignal(opts.signal, this.acquireAsync);
     signal?.throwIfAborted();
-    const word = this.#word;
-    if (Atomics.compareExchange(word, 0, 0, myId()) === 0) return this.#took(false);
+    this.#ownerDied = false;
+    if (Atomics.compareExchange(word, 0, 0, ME) === 0) return true;
     const deadline = performance.now() + timeout;
     for (;;) {
-      signal?.throwIfAborted();
-      this.checkOpen(this.acquireAsync);
-      const v = this.#contend();
-      if (v === 0) return this.#took(false);
+      const v = this.#contend(word);
+      if (v === 0) return true;
       const left = deadline - performance.now();
       if (left <= 0) return false;
       const r = await startWait(word, 0, v, Math.min(left, LIVENESS_MS), signal);
-      if (r === 'timed-out' && this.#takeOverIfDead(v)) return true;
+      word = this.#open(this.acquireAsync); // closed while waiting: ERR_SHMKIT_CLOSED
+      if (r === 'timed-out' && this.#takeOverIfDead(word, v)) return true;
     }
   }
 
@@ -187,12 +193,10 @@ export class Lock extends SharedObject {
    * a second release).
    */
   release(): void {
-    this.checkOpen(this.release);
-    const word = this.#word;
-    const id = myId();
+    const word = this.#open(this.release);
     this.#ownerDied = false;
-    if (Atomics.compareExchange(word, 0, id, 0) === id) return;
-    if ((Atomics.load(word, 0) & OWNER_MASK) !== id) {
+    if (Atomics.compareExchange(word, 0, ME, 0) === ME) return;
+    if ((Atomics.load(word, 0) & OWNER_MASK) !== ME) {
       throw lockError('Lock.release(): this thread does not hold the lock', 'ERR_SHMKIT_NOT_OWNER', this.release);
     }
     Atomics.store(word, 0, 0);
@@ -240,13 +244,12 @@ export class Lock extends SharedObject {
    * One round of contention: takes the lock if it is free (returning 0), else makes
    * sure the waiters bit is set and returns the word to sleep on.
    */
-  #contend(): number {
-    const word = this.#word;
+  #contend(word: Int32Array): number {
     for (;;) {
       const v = Atomics.load(word, 0);
       if (v === 0) {
         // Taken with the waiters bit: others may still be asleep; release will wake one.
-        if (Atomics.compareExchange(word, 0, 0, myId() | WAITERS) === 0) return 0;
+        if (Atomics.compareExchange(word, 0, 0, ME | WAITERS) === 0) return 0;
         continue;
       }
       if (v & WAITERS) return v;
@@ -255,16 +258,23 @@ export class Lock extends SharedObject {
   }
 
   /** If the word still holds `v` and its owner is dead, takes the lock over. */
-  #takeOverIfDead(v: number): boolean {
+  #takeOverIfDead(word: Int32Array, v: number): boolean {
     const owner = v & OWNER_MASK;
-    if (owner === myId() || native.ownerAlive(owner)) return false;
-    if (Atomics.compareExchange(this.#word, 0, v, myId() | (v & WAITERS)) !== v) return false;
-    return this.#took(true);
+    if (owner === ME || native.ownerAlive(owner)) return false;
+    if (Atomics.compareExchange(word, 0, v, ME | (v & WAITERS)) !== v) return false;
+    this.#ownerDied = true;
+    return true;
   }
 
-  #took(ownerDied: boolean): true {
-    this.#ownerDied = ownerDied;
-    return true;
+  /** The lock word, or ERR_SHMKIT_CLOSED on behalf of `caller`. */
+  #open(caller: Function): Int32Array {
+    this.checkOpen(caller);
+    return this.#word!;
+  }
+
+  override close(): void {
+    this.#word = undefined;
+    super.close();
   }
 }
 

@@ -117,6 +117,11 @@ export class SharedArray<A extends AnyTypedArray = AnyTypedArray> extends Shared
     return new SharedArray(construct, sharedMemory, false, sharedMemory.view(byteOffset, byteLength), t, length) as SharedArray<ArrayOf<T>>;
   }
 
+  override close(): void {
+    this.lock.close();
+    super.close();
+  }
+
   /**
    * The elements, as a typed array over the shared memory (bool: a Uint8Array of 0/1).
    * It is detached (length 0) when the memory is closed.

@@ -95,6 +95,7 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
 
   override close(): void {
     this.#ints = undefined;
+    this.lock.close();
     super.close();
   }
 

@@ -381,7 +381,7 @@ if (role === 'child-writer') {
 }
 
 async function main() {
-  console.error(`shmkit benchmarks: node ${process.version}, ${process.platform}-${process.arch}${opts.quick ? ', --quick' : ''}`);
+  if (!opts['emit-json']) console.error(`shmkit benchmarks: node ${process.version}, ${process.platform}-${process.arch}${opts.quick ? ', --quick' : ''}`);
   if (!opts.only || opts.only === 'open') benchOpen();
   if (!opts.only || opts.only === 'gib') await benchGiB();
   if (!opts.only || opts.only === 'counter') await benchCounter();
@@ -402,18 +402,20 @@ async function main() {
   }
 
   const lines = ['| case | implementation | median | vs shmkit |', '| --- | --- | ---: | ---: |'];
+  const notes = [...new Set(results.filter((r) => r.note).map((r) => r.note))];
+  const marks = ['¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
   for (const group of new Set(results.map((r) => r.group))) {
     const rows = results.filter((r) => r.group === group);
     const base = rows.find((r) => r.name.startsWith('shmkit'))?.value;
     for (const r of rows) {
       const shown = r.unit === 'ns/op' ? `${r.value >= 1000 ? (r.value / 1000).toFixed(2) + ' µs' : r.value.toFixed(0) + ' ns'}/op` : `${r.value.toFixed(1)} ${r.unit}`;
       const ratio = base ? `${(r.value / base).toFixed(2)}×` : '';
-      lines.push(`| ${group} | ${r.name}${r.note ? ` ¹` : ''} | ${shown} | ${ratio} |`);
+      const mark = r.note ? ` ${marks[notes.indexOf(r.note)]}` : '';
+      lines.push(`| ${group} | ${r.name}${mark} | ${shown} | ${ratio} |`);
     }
   }
-  const notes = [...new Set(results.filter((r) => r.note).map((r) => r.note))];
   console.log(lines.join('\n'));
-  for (const n of notes) console.log(`\n¹ ${n}`);
+  if (notes.length) console.log('\n' + notes.map((n, i) => `${marks[i]} ${n}`).join('\n'));
   console.log('\n"vs shmkit" is the row\'s time divided by shmkit\'s: above 1× means shmkit is faster.');
   mkdirSync('bench-results', { recursive: true });
   writeFileSync('bench-results/latest.json', JSON.stringify({ node: process.version, date: new Date().toISOString(), results }, null, 2));
