@@ -122,10 +122,7 @@ export class Lock extends SharedObject {
   /** Takes the lock if it is free; never waits. */
   tryAcquire(): boolean {
     const word = this.#open(this.tryAcquire);
-    if (Atomics.compareExchange(word, 0, 0, ME) === 0) {
-      this.#ownerDied = false;
-      return true;
-    }
+    if (Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
     const v = Atomics.load(word, 0);
     return v !== 0 && this.#takeOverIfDead(word, v);
   }
@@ -137,10 +134,7 @@ export class Lock extends SharedObject {
    */
   acquire(options?: AcquireOptions): boolean {
     const word = this.#word;
-    if (word !== undefined && options === undefined && Atomics.compareExchange(word, 0, 0, ME) === 0) {
-      this.#ownerDied = false;
-      return true;
-    }
+    if (word !== undefined && options === undefined && Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
     return this.#acquireSlow(options);
   }
 
@@ -148,12 +142,11 @@ export class Lock extends SharedObject {
     const word = this.#open(this.acquire);
     const timeout = options === undefined ? Infinity
       : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
-    this.#ownerDied = false;
-    if (Atomics.compareExchange(word, 0, 0, ME) === 0) return true;
+    if (Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
     const deadline = performance.now() + timeout;
     for (;;) {
       const v = this.#contend(word);
-      if (v === 0) return true;
+      if (v === 0) return this.#took();
       if ((v & OWNER_MASK) === ME) {
         throw lockError('Lock.acquire(): this thread already holds the lock (use RLock to re-enter, or acquireAsync between async tasks)', 'ERR_SHMKIT_DEADLOCK', this.acquire);
       }
@@ -174,12 +167,11 @@ export class Lock extends SharedObject {
     const timeout = validateTimeout(opts.timeout, this.acquireAsync);
     const signal = validateSignal(opts.signal, this.acquireAsync);
     signal?.throwIfAborted();
-    this.#ownerDied = false;
-    if (Atomics.compareExchange(word, 0, 0, ME) === 0) return true;
+    if (Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
     const deadline = performance.now() + timeout;
     for (;;) {
       const v = this.#contend(word);
-      if (v === 0) return true;
+      if (v === 0) return this.#took();
       const left = deadline - performance.now();
       if (left <= 0) return false;
       const r = await startWait(word, 0, v, Math.min(left, LIVENESS_MS), signal);
@@ -194,11 +186,14 @@ export class Lock extends SharedObject {
    */
   release(): void {
     const word = this.#open(this.release);
-    this.#ownerDied = false;
-    if (Atomics.compareExchange(word, 0, ME, 0) === ME) return;
+    if (Atomics.compareExchange(word, 0, ME, 0) === ME) {
+      this.#ownerDied = false;
+      return;
+    }
     if ((Atomics.load(word, 0) & OWNER_MASK) !== ME) {
       throw lockError('Lock.release(): this thread does not hold the lock', 'ERR_SHMKIT_NOT_OWNER', this.release);
     }
+    this.#ownerDied = false;
     Atomics.store(word, 0, 0);
     native.notify(word, 0, 1);
   }
@@ -263,6 +258,12 @@ export class Lock extends SharedObject {
     if (owner === ME || native.ownerAlive(owner)) return false;
     if (Atomics.compareExchange(word, 0, v, ME | (v & WAITERS)) !== v) return false;
     this.#ownerDied = true;
+    return true;
+  }
+
+  /** Records a normal (not taken-over) acquisition. */
+  #took(): true {
+    this.#ownerDied = false;
     return true;
   }
 
