@@ -145,8 +145,10 @@ Napi::Value IsOwnerAlive(const Napi::CallbackInfo& info) {
 }  // namespace
 
 AddonData::~AddonData() {
-  delete waits;  // stops its threads first: nothing reports after this
-  if (deliver) deliver.Release();
+  // Stops the mechanism's threads: nothing reports after this. The thread-safe function
+  // itself is not released here: Node closes it as the environment goes, and on Node 24
+  // runs this very finalizer from inside that close, where releasing it would deadlock.
+  delete waits;
 }
 
 void InitWait(Napi::Env env, Napi::Object exports, AddonData* data) {

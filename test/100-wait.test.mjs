@@ -154,3 +154,27 @@ test('notify wakes waiters in other processes, and counts them exactly', async (
   const outs = (await Promise.all(children)).map((r) => assertOk(r).stdout.trim());
   assert.deepEqual(outs, ['ok', 'ok', 'ok']);
 });
+
+for (const backend of ['io_uring', 'threads']) {
+  test(`exit with waits still pending, from the main thread and from Workers (${backend})`, async (t) => {
+    const [shm] = segment(t);
+    const out = assertOk(await runNode(`${CHILD}
+      import { Worker } from 'node:worker_threads';
+      const i32 = new Int32Array(SharedMemory.open(args.name).buffer);
+      void waitAsync(i32, 0, 0);              // never woken
+      void waitAsync(i32, 1, 0, 60_000);
+      const code = \`
+        const { waitAsync, SharedMemory } = require(process.cwd());
+        const i32 = new Int32Array(SharedMemory.open(require('node:worker_threads').workerData).buffer);
+        waitAsync(i32, 2, 0, 100).then((r) => require('node:worker_threads').parentPort.postMessage(r));
+        void waitAsync(i32, 3, 0);\`;
+      const w1 = new Worker(code, { eval: true, execArgv: [], workerData: args.name });
+      console.log('worker result', await new Promise((r) => w1.once('message', r)));
+      await w1.terminate();
+      const w2 = new Worker(code, { eval: true, execArgv: [], workerData: args.name });
+      await new Promise((r) => setTimeout(r, 20));
+      await w2.terminate();
+      setTimeout(() => process.exit(0), 20);`, { args: { name: shm.name }, env: { SHMKIT_WAIT_BACKEND: backend }, timeout: 20_000 }));
+    assert.match(out.stdout, /worker result timed-out/);
+  });
+}
