@@ -112,7 +112,7 @@ test('SharedArray: create by length or from, open, at, byteLength, and bad input
   const name = uniqueName(t);
   assert.throws(() => SharedArray.create({ name, type: 'int8', length: -1 }), code('ERR_OUT_OF_RANGE'));
   assert.throws(() => SharedArray.create({ name, type: 'int8', length: 1.5 }), code('ERR_OUT_OF_RANGE'));
-  assert.throws(() => SharedArray.create({ name, type: 'int8', length: 2 ** 40 }), code('ERR_OUT_OF_RANGE'));
+  assert.throws(() => SharedArray.create({ name, type: 'int8', length: 2 ** 53 }), code('ERR_OUT_OF_RANGE'));
   assert.throws(() => SharedArray.create({ name, type: 'int8', from: [1, 200] }), code('ERR_OUT_OF_RANGE'));
   assert.throws(() => SharedArray.create({ name, type: 'int8', from: 5 }), code('ERR_INVALID_ARG_TYPE'));
   assert.throws(() => SharedArray.create({ name, type: 'int8', length: 2, from: [1, 2] }), code('ERR_INVALID_ARG_TYPE'));

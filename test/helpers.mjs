@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
+import { basename } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SharedMemory } from 'shmkit';
@@ -12,7 +13,7 @@ export const root = fileURLToPath(new URL('..', import.meta.url));
 
 // Every name a test makes starts with this file's prefix, so that the check below can
 // tell this file's leftovers from anything else on the machine.
-export const prefix = `shmkit-test-${process.pid}-`;
+export const prefix = `shmkit-test-${process.pid}-${basename(process.argv[1] ?? 'x').split(/[-.]/)[0]}-`;
 let counter = 0;
 const made = new Set();
 
