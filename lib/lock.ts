@@ -82,7 +82,7 @@ export class Lock extends SharedObject {
   /** Creates a new named Lock, unlocked. `EEXIST` if the name is taken. */
   static create(options?: LockOptions): Lock {
     const opts = validateOptions(options, 'options', Lock.create) as LockOptions;
-    const shm = createTyped(opts, { kind: 'Lock', payloadLength: Lock.byteLength, elementType: 0, elementCount: 0 }, () => {}, Lock.create);
+    const shm = createTyped(opts, { kind: 'Lock', payloadLength: Lock.byteLength, elementType: 0, elementCount: 0 }, () => {});
     return new Lock(construct, shm, true, new Int32Array(shm.view(64, Lock.byteLength)));
   }
 

@@ -91,7 +91,7 @@ export class SharedArray<A extends AnyTypedArray = AnyTypedArray> extends Shared
     const shm = createTyped(opts as CreateTyped, { kind: 'SharedArray', payloadLength: byteLength, elementType: t.code, elementCount: length },
       (payload) => {
         if (stored) (new t.Array(payload, 8, length) as Float64Array).set(stored as number[]);
-      }, SharedArray.create);
+      });
     return new SharedArray(construct, shm, true, shm.view(64, byteLength), t, length) as SharedArray<ArrayOf<T>>;
   }
 

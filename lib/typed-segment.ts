@@ -45,8 +45,7 @@ export interface CreateTyped {
  * Creates the segment, lets `init` write the payload (zero-filled), then publishes the
  * header. Nobody can open the object as complete before `init` has returned.
  */
-export function createTyped(options: CreateTyped, header: Header, init: (payload: ArrayBuffer) => void,
-  caller: Function): SharedMemory {
+export function createTyped(options: CreateTyped, header: Header, init: (payload: ArrayBuffer) => void): SharedMemory {
   const shm = SharedMemory.create({
     name: options.name,
     size: HEADER_SIZE + header.payloadLength,
@@ -67,14 +66,14 @@ export function createTyped(options: CreateTyped, header: Header, init: (payload
   } catch (error) {
     shm.close();
     shm.unlink();
-    Error.captureStackTrace(error as Error, caller);
     throw error;
   }
   return shm;
 }
 
+const nap = new Int32Array(new SharedArrayBuffer(4));
 function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  Atomics.wait(nap, 0, 0, ms);
 }
 
 /**
@@ -86,7 +85,6 @@ export function openTyped(name: string, kind: KindName, caller: Function): { shm
   const deadline = Date.now() + COMPLETE_WITHIN_MS;
   for (;;) {
     const shm = SharedMemory.open(name);
-    let complete = false;
     try {
       if (shm.size >= HEADER_SIZE) {
         const view = new DataView(shm.view(0, HEADER_SIZE));
@@ -95,7 +93,6 @@ export function openTyped(name: string, kind: KindName, caller: Function): { shm
           throw kindError(`'${shm.name}' is not a shmkit ${kind} (no shmkit header)`, caller);
         }
         if (magic === MAGIC) {
-          complete = true;
           const version = view.getUint16(4, true);
           const found = view.getUint16(6, true);
           const offset = view.getUint32(8, true);
@@ -119,7 +116,7 @@ export function openTyped(name: string, kind: KindName, caller: Function): { shm
       throw error;
     }
     shm.close();
-    if (!complete && Date.now() >= deadline) {
+    if (Date.now() >= deadline) {
       throw kindError(`'${name}' is not a complete shmkit ${kind}: still being created after ${COMPLETE_WITHIN_MS} ms, or not a shmkit object`, caller);
     }
     sleep(1);

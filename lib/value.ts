@@ -109,7 +109,7 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
       (payload) => {
         // Not yet published, so a plain store will do.
         if (initial !== undefined) (new t.Array(payload, 0, 1) as Float64Array)[0] = initial as number;
-      }, Value.create);
+      });
     return new Value(construct, shm, true, shm.view(64, Value.byteLength), t) as Value<JsValueOf<T>>;
   }
 
