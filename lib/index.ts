@@ -7,6 +7,7 @@ export { SharedMemory, type CreateOptions, type OpenOptions } from './shared-mem
 export { Lock, type LockOptions, type AcquireOptions, type AcquireAsyncOptions } from './lock.js';
 export { Value, type ValueOptions } from './value.js';
 export { SharedArray, type SharedArrayOptions, type ArrayOf } from './shared-array.js';
+export { ShareableList, type ShareableValue, type TaggedNumber, type ShareableListOptions, type ShareableListOpenOptions, type TrailingNulPolicy } from './shareable-list.js';
 export { wait, waitAsync, notify, waitBackend, type WaitResult, type WaitAsyncOptions } from './wait.js';
 export type { ValueType, TypeCode, JsValueOf } from './value-types.js';
 export type { CodedError, SystemError } from './errors.js';

@@ -1,0 +1,492 @@
+// ShareableList: a fixed-length list of mixed values, byte for byte the format of
+// CPython's multiprocessing.shared_memory.ShareableList (3.9 to 3.13), so a list made
+// here opens in Python and the reverse. docs/memory-layout.md has it byte by byte; in
+// short, with N items, native (little-endian) byte order:
+//
+//   0              int64      N
+//   8              int64×N+1  offsets of the items' slots from the data area's start;
+//                             the last is the data area's length
+//   8(N+2)         …          the data area: each item in its slot, 8-byte aligned
+//                             int "q" (int64), float "d" (float64), bool "xxxxxxx?"
+//                             (byte 7), None "xxxxxx?x" (byte 6, 0), str/bytes "<n>s"
+//                             (n bytes, NUL-padded; n = 8 × (byte length ÷ 8 + 1))
+//   8(N+2)+data    8 bytes×N  each item's struct format, NUL-padded
+//   … + 8N         int8×N     each item's back-transform: 0 as is, 1 str, 2 bytes, 3 None
+//
+// There is no shmkit header (Python would not read one), so `open` checks the structure
+// itself and keeps its own copy of N and the offsets, which Python never changes after
+// creation: every later read is bounded by those checked numbers, whatever another
+// process writes into the segment. Formats and codes change with the values, so they
+// are read on every access.
+import { closedError, invalidArgType, invalidArgValue, kindError, outOfRange, type CodedError } from './errors.js';
+import { SharedMemory } from './shared-memory.js';
+import { validateOptions } from './validate.js';
+
+/** What a ShareableList item is in JavaScript. */
+export type ShareableValue = number | bigint | boolean | string | Uint8Array | null;
+
+/** A number tagged to be stored as a Python int or float: see {@link ShareableList.int}, {@link ShareableList.float}. */
+export interface TaggedNumber {
+  readonly kind: 'int' | 'float';
+  readonly value: number | bigint;
+}
+
+/** What to do with a str or bytes item that ends in NUL, which the format cannot keep. */
+export type TrailingNulPolicy = 'strip' | 'throw';
+
+/** Options of {@link ShareableList.create}. */
+export interface ShareableListOptions {
+  name?: string | undefined;
+  /** The items. Their number and each str/bytes slot's capacity are fixed from here on. */
+  items: Iterable<ShareableValue | TaggedNumber>;
+  mode?: number | undefined;
+  unlinkOnExit?: boolean | undefined;
+  /** Default `'strip'`, as CPython does silently; `'throw'` refuses such values. */
+  trailingNul?: TrailingNulPolicy | undefined;
+}
+
+/** Options of {@link ShareableList.open}. */
+export interface ShareableListOpenOptions {
+  trailingNul?: TrailingNulPolicy | undefined;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const TWO32 = 4294967296;
+/** The longest str/bytes slot whose format ("9999992s") still fits in 8 characters. */
+const MAX_SLOT = 9999992;
+
+// The first and second 4 bytes of the fixed formats, as little-endian uint32s.
+const Q = 0x71; // "q"
+const D = 0x64; // "d"
+const XXXX = 0x78787878; // "xxxx"
+const BOOL_HI = 0x3f787878; // "xxx?"
+const NONE_HI = 0x783f7878; // "xx?x"
+
+const CODE_AS_IS = 0;
+const CODE_STR = 1;
+const CODE_BYTES = 2;
+const CODE_NONE = 3;
+
+type Kind = 'int' | 'float' | 'bool' | 'none' | 'str' | 'bytes';
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+const tagged = new WeakSet<object>();
+const construct = Symbol('ShareableList.construct');
+
+function tag(kind: 'int' | 'float', value: number | bigint): TaggedNumber {
+  const t = Object.freeze({ kind, value });
+  tagged.add(t);
+  return t;
+}
+
+function listError(message: string, caller: Function): CodedError {
+  return kindError(message, caller);
+}
+
+/** An item, classified and checked, ready to be written. */
+interface Prepared {
+  kind: Kind;
+  num: number; // int (safe), float, bool as 0/1
+  big: bigint | undefined; // int outside the safe range
+  bytes: Uint8Array | undefined; // str (UTF-8) and bytes
+}
+
+function slotFor(byteLength: number): number {
+  return 8 * (Math.floor(byteLength / 8) + 1);
+}
+
+/**
+ * A fixed-length list of numbers, bigints, booleans, strings, byte arrays and nulls in
+ * shared memory, readable and writable by CPython's `ShareableList` of the same name.
+ */
+export class ShareableList implements Disposable, Iterable<ShareableValue> {
+  /** The SharedMemory holding the list. */
+  readonly shm: SharedMemory;
+  /** The number of items (fixed). */
+  readonly length: number;
+  readonly #policy: TrailingNulPolicy;
+  readonly #u8: Uint8Array;
+  readonly #u32: Uint32Array;
+  readonly #i32: Int32Array;
+  readonly #f64: Float64Array;
+  /** Byte offset of each slot (N + 1 entries, the last being the data area's end). */
+  readonly #slot: Float64Array;
+  readonly #formats: number;
+  readonly #codes: number;
+  #closed = false;
+
+  /** @internal */
+  constructor(token: symbol, shm: SharedMemory, length: number, offsets: number[], policy: TrailingNulPolicy) {
+    if (token !== construct) throw new TypeError('ShareableList cannot be constructed directly: use ShareableList.create() or ShareableList.open()');
+    this.shm = shm;
+    this.length = length;
+    this.#policy = policy;
+    const buffer = shm.buffer;
+    this.#u8 = new Uint8Array(buffer);
+    const words = Math.floor(buffer.byteLength / 8) * 2;
+    this.#u32 = new Uint32Array(buffer, 0, words);
+    this.#i32 = new Int32Array(buffer, 0, words);
+    this.#f64 = new Float64Array(buffer, 0, words / 2);
+    const dataStart = (length + 2) * 8;
+    this.#slot = Float64Array.from(offsets, (o) => dataStart + o);
+    this.#formats = dataStart + offsets[length]!;
+    this.#codes = this.#formats + 8 * length;
+  }
+
+  /** Stores `value` as a Python int, even if it is a number JavaScript would write as a float (not an integer: refused). */
+  static int(value: number | bigint): TaggedNumber {
+    return tag('int', value);
+  }
+
+  /** Stores `value` as a Python float, even if it is an integer such as 2. */
+  static float(value: number): TaggedNumber {
+    return tag('float', value);
+  }
+
+  /** Creates a new list in a new segment. `EEXIST` if the name is taken. */
+  static create(options: ShareableListOptions): ShareableList {
+    if (options === undefined) throw invalidArgType('options', 'of type object', options, ShareableList.create);
+    const opts = validateOptions(options, 'options', ShareableList.create);
+    const policy = validatePolicy(opts.trailingNul, ShareableList.create);
+    const items = opts.items as Iterable<unknown>;
+    if (items === null || typeof items !== 'object' || typeof (items as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      throw invalidArgType('options.items', 'an iterable', items, ShareableList.create);
+    }
+    const prepared = Array.from(items, (v, i) => prepare(v, undefined, policy, `options.items[${i}]`, ShareableList.create));
+    const n = prepared.length;
+    const offsets = [0];
+    for (const p of prepared) {
+      const size = p.kind === 'str' || p.kind === 'bytes' ? slotFor(p.bytes!.length) : 8;
+      if (size > MAX_SLOT) {
+        throw outOfRange(`options.items[${offsets.length - 1}]`, `at most ${MAX_SLOT - 1} bytes of UTF-8 (a longer slot's format would not fit CPython's 8 characters)`, p.bytes!.length, ShareableList.create);
+      }
+      offsets.push(offsets[offsets.length - 1]! + size);
+    }
+    const size = 8 + 8 * (n + 1) + offsets[n]! + 8 * n + n;
+    const shm = SharedMemory.create({ name: opts.name as string | undefined, size, mode: opts.mode as number | undefined,
+      unlinkOnExit: opts.unlinkOnExit as boolean | undefined });
+    try {
+      const view = new DataView(shm.buffer);
+      view.setBigInt64(0, BigInt(n), true);
+      offsets.forEach((o, i) => view.setBigInt64(8 + 8 * i, BigInt(o), true));
+      const list = new ShareableList(construct, shm, n, offsets, policy);
+      prepared.forEach((p, i) => list.#write(i, p));
+      return list;
+    } catch (error) {
+      shm.close();
+      shm.unlink();
+      throw error;
+    }
+  }
+
+  /**
+   * Attaches to a list by name (made here or by CPython). `ENOENT` if absent;
+   * `ERR_SHMKIT_KIND` if the segment does not hold a well-formed list.
+   */
+  static open(name: string, options?: ShareableListOpenOptions): ShareableList {
+    const opts = validateOptions(options, 'options', ShareableList.open);
+    const policy = validatePolicy(opts.trailingNul, ShareableList.open);
+    const shm = SharedMemory.open(name);
+    try {
+      const { n, offsets } = checkStructure(shm, ShareableList.open);
+      return new ShareableList(construct, shm, n, offsets, policy);
+    } catch (error) {
+      shm.close();
+      throw error;
+    }
+  }
+
+  /** Removes a list's name (its segment). */
+  static unlink(name: string): void {
+    SharedMemory.unlink(name);
+  }
+
+  /** Whether {@link close} has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The item at `index`; negative indices count from the end, as in Python. */
+  get(index: number): ShareableValue {
+    const i = this.#position(index, this.get);
+    const formats = this.#formats + 8 * i;
+    const lo = this.#u32[formats / 4]!;
+    const hi = this.#u32[formats / 4 + 1]!;
+    const code = this.#u8[this.#codes + i]!;
+    if (code === CODE_NONE) return null;
+    const at = this.#slot[i]!;
+    if (hi === 0 && lo === Q && code === CODE_AS_IS) {
+      const h = this.#i32[at / 4 + 1]!;
+      const l = this.#u32[at / 4]!;
+      // Within ±2^53 an int64 is exactly h × 2^32 + l; beyond, only a bigint holds it.
+      if (h >= -0x200000 && h < 0x200000) return h * TWO32 + l;
+      return new DataView(this.#u8.buffer).getBigInt64(at, true);
+    }
+    if (hi === 0 && lo === D && code === CODE_AS_IS) return this.#f64[at / 8]!;
+    if (lo === XXXX && hi === BOOL_HI && code === CODE_AS_IS) return this.#u8[at + 7] !== 0;
+    if (lo === XXXX && hi === NONE_HI && code === CODE_AS_IS) return this.#u8[at + 6] !== 0;
+    const n = this.#stringSize(i, lo, hi, this.get);
+    let end = at + n;
+    if (code === CODE_AS_IS) return this.#u8.slice(at, end); // raw "<n>s", as CPython returns it
+    while (end > at && this.#u8[end - 1] === 0) end--;
+    if (code === CODE_BYTES) return this.#u8.slice(at, end);
+    if (code !== CODE_STR) throw listError(`item ${i} has an unknown back-transform code ${code}`, this.get);
+    return decodeUtf8(this.#u8, at, end);
+  }
+
+  /**
+   * Stores `value` at `index`. Its type may change (the slot's format follows, as in
+   * Python), but a str or bytes must fit the slot's capacity, fixed at creation: if not,
+   * `ERR_OUT_OF_RANGE` and the old value stays. Numbers keep the slot's Python type
+   * where they can: an integer written over a float stays a float.
+   */
+  set(index: number, value: ShareableValue | TaggedNumber): void {
+    const i = this.#position(index, this.set);
+    const p = prepare(value, this.#slotKind(i), this.#policy, 'value', this.set);
+    if (p.bytes !== undefined && p.bytes.length > this.#slot[i + 1]! - this.#slot[i]!) {
+      throw outOfRange('value', `at most ${this.#slot[i + 1]! - this.#slot[i]!} bytes (this slot's capacity)`, p.bytes.length, this.set);
+    }
+    this.#write(i, p);
+  }
+
+  /** The struct formats of all items, concatenated (CPython's `format`). */
+  get format(): string {
+    this.#check(formatGetter);
+    let out = '';
+    for (let i = 0; i < this.length; i++) {
+      const start = this.#formats + 8 * i;
+      let end = start + 8;
+      while (end > start && this.#u8[end - 1] === 0) end--;
+      out += String.fromCharCode(...this.#u8.subarray(start, end));
+    }
+    return out;
+  }
+
+  /** Every item, in order. */
+  *[Symbol.iterator](): IterableIterator<ShareableValue> {
+    for (let i = 0; i < this.length; i++) yield this.get(i);
+  }
+
+  /** The items as a plain array. */
+  toArray(): ShareableValue[] {
+    return Array.from(this);
+  }
+
+  /** The first index holding `value` (see {@link count} for equality), or -1. */
+  indexOf(value: ShareableValue): number {
+    for (let i = 0; i < this.length; i++) if (same(this.get(i), value)) return i;
+    return -1;
+  }
+
+  /**
+   * How many items equal `value`: numbers and bigints by numeric value (1 equals 1n),
+   * byte arrays by content, everything else with `===`.
+   */
+  count(value: ShareableValue): number {
+    let n = 0;
+    for (let i = 0; i < this.length; i++) if (same(this.get(i), value)) n++;
+    return n;
+  }
+
+  /** Unmaps the list; the name stays until {@link unlink}. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.shm.close();
+  }
+
+  /** Removes the name. */
+  unlink(): void {
+    this.shm.unlink();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #check(caller: Function): void {
+    if (this.#closed) throw closedError(`ShareableList '${this.shm.name}'`, caller);
+  }
+
+  #position(index: unknown, caller: Function): number {
+    if (this.#closed) throw closedError(`ShareableList '${this.shm.name}'`, caller);
+    if (typeof index !== 'number') throw invalidArgType('index', 'of type number', index, caller);
+    const i = index < 0 ? index + this.length : index;
+    if (!(i >= 0 && i < this.length) || !Number.isInteger(i)) {
+      throw outOfRange('index', `an integer >= ${-this.length} and < ${this.length}`, index, caller);
+    }
+    return i;
+  }
+
+  /** The byte count of a "<n>s" format, checked against the slot. */
+  #stringSize(i: number, lo: number, hi: number, caller: Function): number {
+    const start = this.#formats + 8 * i;
+    let n = 0;
+    let k = 0;
+    for (; k < 8; k++) {
+      const c = this.#u8[start + k]!;
+      if (c < 0x30 || c > 0x39) break;
+      n = n * 10 + (c - 0x30);
+    }
+    const capacity = this.#slot[i + 1]! - this.#slot[i]!;
+    if (k === 0 || this.#u8[start + k] !== 0x73 /* s */ || n > capacity) {
+      const f = String.fromCharCode(...this.#u8.subarray(start, start + 8)).replace(/\0+$/, '');
+      throw listError(`item ${i} has format '${f}' (${lo.toString(16)} ${hi.toString(16)}), which this ${capacity}-byte slot cannot hold`, caller);
+    }
+    return n;
+  }
+
+  /** The Python type now in slot i, for numbers that could be either int or float. */
+  #slotKind(i: number): Kind | undefined {
+    const at = this.#formats / 4 + 2 * i;
+    if (this.#u32[at + 1] !== 0) return undefined;
+    const lo = this.#u32[at];
+    return lo === D ? 'float' : lo === Q ? 'int' : undefined;
+  }
+
+  #write(i: number, p: Prepared): void {
+    const at = this.#slot[i]!;
+    const u8 = this.#u8;
+    const f = this.#formats / 4 + 2 * i;
+    let code = CODE_AS_IS;
+    switch (p.kind) {
+      case 'int':
+        if (p.big === undefined) {
+          const h = Math.floor(p.num / TWO32);
+          this.#u32[at / 4] = p.num - h * TWO32;
+          this.#i32[at / 4 + 1] = h;
+        } else {
+          new DataView(u8.buffer).setBigInt64(at, p.big, true);
+        }
+        this.#u32[f] = Q;
+        this.#u32[f + 1] = 0;
+        break;
+      case 'float':
+        this.#f64[at / 8] = p.num;
+        this.#u32[f] = D;
+        this.#u32[f + 1] = 0;
+        break;
+      case 'bool':
+        this.#u32[at / 4] = 0;
+        this.#u32[at / 4 + 1] = p.num << 24;
+        this.#u32[f] = XXXX;
+        this.#u32[f + 1] = BOOL_HI;
+        break;
+      case 'none':
+        this.#u32[at / 4] = 0;
+        this.#u32[at / 4 + 1] = 0;
+        this.#u32[f] = XXXX;
+        this.#u32[f + 1] = NONE_HI;
+        code = CODE_NONE;
+        break;
+      default: {
+        // A str or bytes slot keeps its full capacity as its format, as CPython does.
+        const bytes = p.bytes!;
+        const capacity = this.#slot[i + 1]! - at;
+        u8.set(bytes, at);
+        u8.fill(0, at + bytes.length, at + capacity);
+        const fmt = `${capacity}s`;
+        for (let k = 0; k < 8; k++) u8[this.#formats + 8 * i + k] = k < fmt.length ? fmt.charCodeAt(k) : 0;
+        code = p.kind === 'str' ? CODE_STR : CODE_BYTES;
+      }
+    }
+    u8[this.#codes + i] = code;
+  }
+}
+
+const formatGetter = Object.getOwnPropertyDescriptor(ShareableList.prototype, 'format')!.get!;
+
+function validatePolicy(value: unknown, caller: Function): TrailingNulPolicy {
+  if (value === undefined) return 'strip';
+  if (value !== 'strip' && value !== 'throw') throw invalidArgValue('options.trailingNul', value, "must be 'strip' or 'throw'", caller);
+  return value;
+}
+
+function decodeUtf8(u8: Uint8Array, start: number, end: number): string {
+  // Short ASCII strings, the common case, without the decoder's call overhead.
+  if (end - start <= 32) {
+    let ascii = true;
+    for (let k = start; k < end; k++) if (u8[k]! > 0x7f) { ascii = false; break; }
+    if (ascii) return String.fromCharCode.apply(null, u8.subarray(start, end) as unknown as number[]);
+  }
+  return decoder.decode(u8.subarray(start, end));
+}
+
+/** Classifies and checks a value. `slot` is the slot's current numeric type, if any. */
+function prepare(value: unknown, slot: Kind | undefined, policy: TrailingNulPolicy, argName: string, caller: Function): Prepared {
+  if (value === null) return { kind: 'none', num: 0, big: undefined, bytes: undefined };
+  switch (typeof value) {
+    case 'boolean':
+      return { kind: 'bool', num: value ? 1 : 0, big: undefined, bytes: undefined };
+    case 'number':
+      // -0 exists only as a float, so it stays one.
+      if (slot === 'float' || !Number.isInteger(value) || Object.is(value, -0)) return { kind: 'float', num: value, big: undefined, bytes: undefined };
+      return int(value, argName, caller);
+    case 'bigint':
+      return int(value, argName, caller);
+    case 'string': {
+      if (!value.isWellFormed()) throw invalidArgValue(argName, value, 'must be well-formed Unicode (no lone surrogates)', caller);
+      if (policy === 'throw' && value.endsWith('\0')) throw invalidArgValue(argName, value, 'ends in NUL, which the format cannot keep (trailingNul: \'throw\')', caller);
+      return { kind: 'str', num: 0, big: undefined, bytes: encoder.encode(value) };
+    }
+    case 'object':
+      if (value instanceof Uint8Array) {
+        if (policy === 'throw' && value.length > 0 && value[value.length - 1] === 0) {
+          throw invalidArgValue(argName, value, 'ends in a zero byte, which the format cannot keep (trailingNul: \'throw\')', caller);
+        }
+        return { kind: 'bytes', num: 0, big: undefined, bytes: value };
+      }
+      if (tagged.has(value)) {
+        const t = value as TaggedNumber;
+        if (t.kind === 'int') return int(t.value, argName, caller);
+        if (typeof t.value !== 'number') throw invalidArgType(argName, 'a number for ShareableList.float()', t.value, caller);
+        return { kind: 'float', num: t.value, big: undefined, bytes: undefined };
+      }
+  }
+  throw invalidArgType(argName, 'a number, bigint, boolean, string, Uint8Array or null', value, caller);
+}
+
+function int(value: unknown, argName: string, caller: Function): Prepared {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw outOfRange(argName, 'an integer', value, caller);
+    if (Number.isSafeInteger(value)) return { kind: 'int', num: value, big: undefined, bytes: undefined };
+    value = BigInt(value);
+  }
+  if (typeof value !== 'bigint') throw invalidArgType(argName, 'a number or bigint', value, caller);
+  if (value < INT64_MIN || value > INT64_MAX) throw outOfRange(argName, 'within int64 (-2^63 to 2^63 - 1)', value, caller);
+  return { kind: 'int', num: 0, big: value, bytes: undefined };
+}
+
+function same(a: ShareableValue, b: ShareableValue): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return a.length === b.length && a.every((x, i) => x === b[i]);
+  if ((typeof a === 'bigint' || typeof a === 'number') && (typeof b === 'bigint' || typeof b === 'number')) {
+    // eslint-disable-next-line eqeqeq -- numeric comparison across number and bigint is the point
+    return a == b;
+  }
+  return a === b;
+}
+
+/** Checks that a segment holds a well-formed list and returns N and the offsets. */
+function checkStructure(shm: SharedMemory, caller: Function): { n: number; offsets: number[] } {
+  const bad = (why: string): never => {
+    throw listError(`'${shm.name}' is not a ShareableList: ${why}`, caller);
+  };
+  if (shm.size < 16) bad(`${shm.size} bytes is too small`);
+  const view = new DataView(shm.buffer);
+  const n64 = view.getBigInt64(0, true);
+  // Each item takes at least 8 (offset) + 8 (slot) + 8 (format) + 1 (code) bytes.
+  if (n64 < 0n || n64 > BigInt(Math.floor((shm.size - 16) / 25))) bad(`its length ${n64} does not fit ${shm.size} bytes`);
+  const n = Number(n64);
+  const offsets: number[] = [];
+  for (let i = 0; i <= n; i++) {
+    const o = view.getBigInt64(8 + 8 * i, true);
+    const previous = i === 0 ? 0n : BigInt(offsets[i - 1]!);
+    if (i === 0 ? o !== 0n : o < previous + 8n || o % 8n !== 0n) bad(`offset ${i} is ${o}`);
+    if (o > BigInt(shm.size)) bad(`offset ${i} (${o}) points past the end`);
+    offsets.push(Number(o));
+  }
+  if ((n + 2) * 8 + offsets[n]! + 9 * n > shm.size) bad(`its ${n} items need more than ${shm.size} bytes`);
+  return { n, offsets };
+}
