@@ -115,6 +115,9 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   readonly #slot: Float64Array;
   readonly #formats: number;
   readonly #codes: number;
+  /** Each slot's "<n>s" format as two uint32s, made on first use. */
+  readonly #stringFormatLo: Uint32Array;
+  readonly #stringFormatHi: Uint32Array;
   #closed = false;
 
   /** @internal */
@@ -133,6 +136,8 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     this.#slot = Float64Array.from(offsets, (o) => dataStart + o);
     this.#formats = dataStart + offsets[length]!;
     this.#codes = this.#formats + 8 * length;
+    this.#stringFormatLo = new Uint32Array(length);
+    this.#stringFormatHi = new Uint32Array(length);
   }
 
   /** Stores `value` as a Python int, even if it is a number JavaScript would write as a float (not an integer: refused). */
@@ -244,6 +249,12 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
    */
   set(index: number, value: ShareableValue | TaggedNumber): void {
     const i = this.#position(index, this.set);
+    // The common cases written directly, without building a Prepared item.
+    if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0) && this.#slotKind(i) !== 'float') {
+      this.#writeInt(i, value);
+      return;
+    }
+    if (typeof value === 'string' && this.#writeShortAscii(i, value)) return;
     const p = prepare(value, this.#slotKind(i), this.#policy, 'value', this.set);
     if (p.bytes !== undefined && p.bytes.length > this.#slot[i + 1]! - this.#slot[i]!) {
       throw outOfRange('value', `at most ${this.#slot[i + 1]! - this.#slot[i]!} bytes (this slot's capacity)`, p.bytes.length, this.set);
@@ -346,6 +357,48 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     return lo === D ? 'float' : lo === Q ? 'int' : undefined;
   }
 
+  #writeInt(i: number, v: number): void {
+    const at = this.#slot[i]!;
+    const f = this.#formats / 4 + 2 * i;
+    const h = Math.floor(v / TWO32);
+    this.#u32[at / 4] = v - h * TWO32;
+    this.#i32[at / 4 + 1] = h;
+    this.#u32[f] = Q;
+    this.#u32[f + 1] = 0;
+    this.#u8[this.#codes + i] = CODE_AS_IS;
+  }
+
+  /** Writes a short ASCII string that fits the slot; false (nothing written) otherwise. */
+  #writeShortAscii(i: number, v: string): boolean {
+    const at = this.#slot[i]!;
+    const capacity = this.#slot[i + 1]! - at;
+    const n = v.length;
+    if (n > capacity || n > 64 || (n > 0 && v.charCodeAt(n - 1) === 0)) return false;
+    for (let k = 0; k < n; k++) if (v.charCodeAt(k) > 0x7f) return false;
+    const u8 = this.#u8;
+    for (let k = 0; k < n; k++) u8[at + k] = v.charCodeAt(k);
+    u8.fill(0, at + n, at + capacity);
+    this.#writeStringFormat(i, capacity);
+    u8[this.#codes + i] = CODE_STR;
+    return true;
+  }
+
+  /** The "<capacity>s" format of a str/bytes slot (CPython always uses the full capacity). */
+  #writeStringFormat(i: number, capacity: number): void {
+    const f = this.#formats / 4 + 2 * i;
+    let lo = this.#stringFormatLo[i]!;
+    let hi = this.#stringFormatHi[i]!;
+    if (lo === 0) {
+      const bytes = new Uint8Array(8);
+      encoder.encodeInto(`${capacity}s`, bytes);
+      const words = new Uint32Array(bytes.buffer);
+      lo = this.#stringFormatLo[i] = words[0]!;
+      hi = this.#stringFormatHi[i] = words[1]!;
+    }
+    this.#u32[f] = lo;
+    this.#u32[f + 1] = hi;
+  }
+
   #write(i: number, p: Prepared): void {
     const at = this.#slot[i]!;
     const u8 = this.#u8;
@@ -353,13 +406,8 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     let code = CODE_AS_IS;
     switch (p.kind) {
       case 'int':
-        if (p.big === undefined) {
-          const h = Math.floor(p.num / TWO32);
-          this.#u32[at / 4] = p.num - h * TWO32;
-          this.#i32[at / 4 + 1] = h;
-        } else {
-          new DataView(u8.buffer).setBigInt64(at, p.big, true);
-        }
+        if (p.big === undefined) return this.#writeInt(i, p.num);
+        new DataView(u8.buffer).setBigInt64(at, p.big, true);
         this.#u32[f] = Q;
         this.#u32[f + 1] = 0;
         break;
@@ -387,8 +435,7 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
         const capacity = this.#slot[i + 1]! - at;
         u8.set(bytes, at);
         u8.fill(0, at + bytes.length, at + capacity);
-        const fmt = `${capacity}s`;
-        for (let k = 0; k < 8; k++) u8[this.#formats + 8 * i + k] = k < fmt.length ? fmt.charCodeAt(k) : 0;
+        this.#writeStringFormat(i, capacity);
         code = p.kind === 'str' ? CODE_STR : CODE_BYTES;
       }
     }
@@ -405,11 +452,17 @@ function validatePolicy(value: unknown, caller: Function): TrailingNulPolicy {
 }
 
 function decodeUtf8(u8: Uint8Array, start: number, end: number): string {
-  // Short ASCII strings, the common case, without the decoder's call overhead.
-  if (end - start <= 32) {
-    let ascii = true;
-    for (let k = start; k < end; k++) if (u8[k]! > 0x7f) { ascii = false; break; }
-    if (ascii) return String.fromCharCode.apply(null, u8.subarray(start, end) as unknown as number[]);
+  // Short ASCII strings, the common case, built directly: several times faster than a
+  // TextDecoder call at this size.
+  if (end - start <= 64) {
+    let out = '';
+    let k = start;
+    for (; k < end; k++) {
+      const c = u8[k]!;
+      if (c > 0x7f) break;
+      out += String.fromCharCode(c);
+    }
+    if (k === end) return out;
   }
   return decoder.decode(u8.subarray(start, end));
 }

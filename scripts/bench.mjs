@@ -4,13 +4,13 @@
 // same run are the figures that count. Prints a markdown table of medians and ratios and
 // writes the raw figures as JSON to bench-results/latest.json.
 //
-//   node scripts/bench.mjs [--quick] [--only open|gib|counter|lock|pingpong]
+//   node scripts/bench.mjs [--quick] [--only open|gib|counter|lock|pingpong|list]
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { Lock, SharedMemory, Value, notify, wait } from 'shmkit';
+import { Lock, ShareableList, SharedMemory, Value, notify, wait } from 'shmkit';
 
 const role = process.argv[2]?.startsWith('child-') ? process.argv[2] : undefined;
 const { values: opts } = role ? { values: {} } :
@@ -336,6 +336,51 @@ if __name__ == '__main__':
   await waitExit(ipc);
 }
 
+// ---------------------------------------------------------------- ShareableList
+function benchList() {
+  const n = opts.quick ? 20_000 : 200_000;
+  const items = [12345, 2.5, 'short', true];
+  const list = ShareableList.create({ items });
+  try {
+    const cases = [
+      ['get of a number', (k) => { let x = 0; for (let i = 0; i < k; i++) x += list.get(0); return x; }],
+      ['set of a number', (k) => { for (let i = 0; i < k; i++) list.set(0, i); }],
+      ['get of a short string', (k) => { let x = 0; for (let i = 0; i < k; i++) x += list.get(2).length; return x; }],
+      ['set of a short string', (k) => { for (let i = 0; i < k; i++) list.set(2, i & 1 ? 'short' : 'other'); }],
+    ];
+    for (const [label, loop] of cases) record(`ShareableList ${label}`, 'shmkit ShareableList', perOp(loop, { n: n / 10 }), 'ns/op');
+  } finally {
+    list.close();
+    list.unlink();
+  }
+  const py = python(`
+import json, statistics, sys, time
+from multiprocessing import shared_memory
+sl = shared_memory.ShareableList([12345, 2.5, 'short', True])
+n = int(sys.argv[1])
+def med(f):
+    f(n)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter_ns(); f(n); times.append((time.perf_counter_ns() - t0) / n)
+    return statistics.median(times)
+def get_num(k):
+    for _ in range(k): sl[0]
+def set_num(k):
+    for i in range(k): sl[0] = i
+def get_str(k):
+    for _ in range(k): sl[2]
+def set_str(k):
+    for i in range(k): sl[2] = 'short' if i & 1 else 'other'
+out = [med(get_num), med(set_num), med(get_str), med(set_str)]
+sl.shm.close(); sl.shm.unlink()
+print(json.dumps(out))`, [String(n / 10)]);
+  if (py !== undefined) {
+    ['get of a number', 'set of a number', 'get of a short string', 'set of a short string']
+      .forEach((label, i) => record(`ShareableList ${label}`, 'CPython ShareableList', py[i], 'ns/op'));
+  }
+}
+
 // ---------------------------------------------------------------- child roles
 if (role === 'child-writer') {
   const shm = SharedMemory.create({ name: process.argv[3], size: Number(process.argv[4]) });
@@ -386,6 +431,7 @@ async function main() {
   if (!opts.only || opts.only === 'gib') await benchGiB();
   if (!opts.only || opts.only === 'counter') await benchCounter();
   if (!opts.only || opts.only === 'lock') benchLock();
+  if (!opts.only || opts.only === 'list') benchList();
   if (!opts.only || opts.only === 'pingpong') {
     await benchPingPong();
     // On a VM, waking a process on another, idle vCPU costs tens of microseconds of
