@@ -41,3 +41,12 @@ const r: WaitResult = wait(new Int32Array(arr.array.buffer, 0, 2), 0, 0, 0);
 const ra: Promise<WaitResult> = waitAsync(new Int32Array(4), 0, 0);
 const woken: number = notify(new Int32Array(4), 0);
 void [n, b, f, fa, got, later, r, ra, woken];
+
+import { ShareableList, type ShareableValue } from 'shmkit';
+const sl = ShareableList.create({ items: [1, 2.5, 'x', null, true, new Uint8Array(1), ShareableList.float(2), 3n] });
+const item: ShareableValue = sl.get(-1);
+sl.set(0, ShareableList.int(5));
+const all: ShareableValue[] = sl.toArray();
+// @ts-expect-error objects are not list items
+sl.set(0, {});
+void [item, all, sl.format, sl.indexOf('x'), sl.count(1)];
