@@ -10,12 +10,13 @@
 //     whether that thread still lives; if not, it takes the lock over and `ownerDied`
 //     tells it so, the way EOWNERDEAD tells a robust-mutex user. A SIGKILLed holder
 //     costs the next acquirer at most about LIVENESS_MS.
-// Layout (8 bytes, all zero when unlocked): int32 state, int32 reserved.
+// Layout (8 bytes, all zero when unlocked): int32 state, int32 recursion count (RLock;
+// written only by the owner; 0 in a Lock).
 import { lockError, invalidArgType, outOfRange } from './errors.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
+import { createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
 import { validateOptions } from './validate.js';
 import { startWait } from './wait.js';
 
@@ -68,47 +69,47 @@ export class Lock extends SharedObject {
   /** Bytes a Lock occupies when placed with {@link Lock.at}. */
   static readonly byteLength = 8;
 
-  /** The lock word while open; undefined once closed, which sends every call to checkOpen. */
-  #word: Int32Array | undefined;
   #ownerDied = false;
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, word: Int32Array) {
-    if (token !== construct) throw new TypeError('Lock cannot be constructed directly: use Lock.create(), Lock.open() or Lock.at()');
-    super(shm, owns);
-    this.#word = word;
+    if (token !== construct) throw new TypeError(`${new.target.name} cannot be constructed directly: use create(), open() or at()`);
+    super(shm, owns, word);
   }
 
-  /** Creates a new named Lock, unlocked. `EEXIST` if the name is taken. */
-  static create(options?: LockOptions): Lock {
-    const opts = validateOptions(options, 'options', Lock.create) as LockOptions;
-    const shm = createTyped(opts, { kind: 'Lock', payloadLength: Lock.byteLength, elementType: 0, elementCount: 0 }, () => {});
-    return new Lock(construct, shm, true, new Int32Array(shm.view(64, Lock.byteLength)));
+  /** The kind recorded in the segment header (RLock has its own). */
+  protected static readonly kind: KindName = 'Lock';
+
+  /** Creates a new named lock, unlocked. `EEXIST` if the name is taken. */
+  static create<T extends typeof Lock>(this: T, options?: LockOptions): InstanceType<T> {
+    const opts = validateOptions(options, 'options', this.create) as LockOptions;
+    const shm = createTyped(opts, { kind: this.kind, payloadLength: Lock.byteLength, elementType: 0, elementCount: 0 }, () => {});
+    return new this(construct, shm, true, new Int32Array(shm.view(64, Lock.byteLength))) as InstanceType<T>;
   }
 
-  /** Opens a named Lock. `ENOENT` if absent, `ERR_SHMKIT_KIND` if the name is not a Lock. */
-  static open(name: string): Lock {
-    const { shm } = openTyped(name, 'Lock', Lock.open);
-    return new Lock(construct, shm, true, new Int32Array(shm.view(64, Lock.byteLength)));
+  /** Opens a named lock. `ENOENT` if absent, `ERR_SHMKIT_KIND` if the name is another kind of object. */
+  static open<T extends typeof Lock>(this: T, name: string): InstanceType<T> {
+    const { shm } = openTyped(name, this.kind, this.open);
+    return new this(construct, shm, true, new Int32Array(shm.view(64, Lock.byteLength))) as InstanceType<T>;
   }
 
   /**
    * A Lock at `byteOffset` (a multiple of 8) in memory the caller owns: the way to keep
    * thousands of locks in one segment. Eight zero bytes are an unlocked Lock.
    */
-  static at(sharedMemory: SharedMemory, byteOffset: number): Lock {
-    validatePlacement(sharedMemory, byteOffset, Lock.byteLength, Lock.at);
-    return new Lock(construct, sharedMemory, false, new Int32Array(sharedMemory.view(byteOffset, Lock.byteLength)));
+  static at<T extends typeof Lock>(this: T, sharedMemory: SharedMemory, byteOffset: number): InstanceType<T> {
+    validatePlacement(sharedMemory, byteOffset, Lock.byteLength, this.at);
+    return new this(construct, sharedMemory, false, new Int32Array(sharedMemory.view(byteOffset, Lock.byteLength))) as InstanceType<T>;
   }
 
-  /** @internal A Lock over a word inside another object (Value, SharedArray). */
-  static within(shm: SharedMemory, word: Int32Array): Lock {
-    return new Lock(construct, shm, false, word);
+  /** @internal A lock over a word pair inside another object (Value, SharedArray, Condition…). */
+  static within<T extends typeof Lock>(this: T, shm: SharedMemory, word: Int32Array): InstanceType<T> {
+    return new this(construct, shm, false, word) as InstanceType<T>;
   }
 
   /** Whether some thread, anywhere, holds the lock. */
   get locked(): boolean {
-    return Atomics.load(this.#open(lockedGetter), 0) !== 0;
+    return Atomics.load(this.openWords(lockedGetter), 0) !== 0;
   }
 
   /**
@@ -121,7 +122,7 @@ export class Lock extends SharedObject {
 
   /** Takes the lock if it is free; never waits. */
   tryAcquire(): boolean {
-    const word = this.#open(this.tryAcquire);
+    const word = this.openWords(this.tryAcquire);
     if (Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
     const v = Atomics.load(word, 0);
     return v !== 0 && this.#takeOverIfDead(word, v);
@@ -133,13 +134,13 @@ export class Lock extends SharedObject {
    * never end, so that throws `ERR_SHMKIT_DEADLOCK`.
    */
   acquire(options?: AcquireOptions): boolean {
-    const word = this.#word;
+    const word = this.words;
     if (word !== undefined && options === undefined && Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
     return this.#acquireSlow(options);
   }
 
   #acquireSlow(options: AcquireOptions | undefined): boolean {
-    const word = this.#open(this.acquire);
+    const word = this.openWords(this.acquire);
     const timeout = options === undefined ? Infinity
       : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
     if (Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
@@ -162,7 +163,7 @@ export class Lock extends SharedObject {
    * never blocks the event loop. Async tasks of one thread may wait for each other here.
    */
   async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
-    let word = this.#open(this.acquireAsync);
+    let word = this.openWords(this.acquireAsync);
     const opts = validateOptions(options, 'options', this.acquireAsync);
     const timeout = validateTimeout(opts.timeout, this.acquireAsync);
     const signal = validateSignal(opts.signal, this.acquireAsync);
@@ -175,7 +176,7 @@ export class Lock extends SharedObject {
       const left = deadline - performance.now();
       if (left <= 0) return false;
       const r = await startWait(word, 0, v, Math.min(left, LIVENESS_MS), signal);
-      word = this.#open(this.acquireAsync); // closed while waiting: ERR_SHMKIT_CLOSED
+      word = this.openWords(this.acquireAsync); // closed while waiting: ERR_SHMKIT_CLOSED
       if (r === 'timed-out' && this.#takeOverIfDead(word, v)) return true;
     }
   }
@@ -185,13 +186,19 @@ export class Lock extends SharedObject {
    * a second release).
    */
   release(): void {
-    const word = this.#open(this.release);
-    if (Atomics.compareExchange(word, 0, ME, 0) === ME) {
+    const word = this.words;
+    if (word !== undefined && Atomics.compareExchange(word, 0, ME, 0) === ME) {
       this.#ownerDied = false;
       return;
     }
+    this.#releaseSlow();
+  }
+
+  /** Release with waiters to wake, or a misuse to report. */
+  #releaseSlow(): void {
+    const word = this.openWords(this.release);
     if ((Atomics.load(word, 0) & OWNER_MASK) !== ME) {
-      throw lockError('Lock.release(): this thread does not hold the lock', 'ERR_SHMKIT_NOT_OWNER', this.release);
+      throw lockError(`${this.constructor.name}.release(): this thread does not hold the lock`, 'ERR_SHMKIT_NOT_OWNER', this.release);
     }
     this.#ownerDied = false;
     Atomics.store(word, 0, 0);
@@ -267,16 +274,61 @@ export class Lock extends SharedObject {
     return true;
   }
 
-  /** The lock word, or ERR_SHMKIT_CLOSED on behalf of `caller`. */
-  #open(caller: Function): Int32Array {
-    this.checkOpen(caller);
-    return this.#word!;
-  }
 
-  override close(): void {
-    this.#word = undefined;
-    super.close();
-  }
 }
 
 const lockedGetter = Object.getOwnPropertyDescriptor(Lock.prototype, 'locked')!.get!;
+
+/**
+ * A re-entrant lock: the thread that holds it may acquire it again, and must release it
+ * as many times. Python's `multiprocessing.RLock`, by name, crash-safe like {@link Lock}
+ * (a take-over from a dead owner starts at one level). Async tasks of one thread count
+ * as that thread, as asyncio tasks do with Python's RLock.
+ */
+export class RLock extends Lock {
+  protected static override readonly kind: KindName = 'RLock';
+
+  /** How many times this thread holds the lock (0 if it does not hold it). */
+  get level(): number {
+    return this.#mine() ? this.words![1]! : 0;
+  }
+
+  override tryAcquire(): boolean {
+    if (this.#mine()) return this.#again();
+    return super.tryAcquire() && this.#first();
+  }
+
+  override acquire(options?: AcquireOptions): boolean {
+    if (this.#mine()) return this.#again();
+    return super.acquire(options) && this.#first();
+  }
+
+  override async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
+    if (this.#mine()) return this.#again();
+    return (await super.acquireAsync(options)) && this.#first();
+  }
+
+  /** Releases one level; the lock is free again when the last level goes. */
+  override release(): void {
+    if (!this.#mine()) return super.release(); // throws ERR_SHMKIT_CLOSED or ERR_SHMKIT_NOT_OWNER
+    const w = this.words!;
+    if (--w[1]! > 0) return;
+    w[1] = 0;
+    super.release();
+  }
+
+  #mine(): boolean {
+    const w = this.words;
+    return w !== undefined && (Atomics.load(w, 0) & OWNER_MASK) === ME;
+  }
+
+  #again(): true {
+    this.words![1]!++;
+    return true;
+  }
+
+  #first(): true {
+    this.words![1] = 1;
+    return true;
+  }
+}

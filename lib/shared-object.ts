@@ -10,11 +10,17 @@ export abstract class SharedObject implements Disposable {
   readonly #shm: SharedMemory;
   readonly #owns: boolean;
   #closed = false;
+  /**
+   * The object's int32 words in shared memory while it is open; undefined once closed.
+   * A plain field, so that fast paths can test it without a call.
+   */
+  protected words: Int32Array | undefined;
 
-  protected constructor(shm: SharedMemory, owns: boolean) {
+  protected constructor(shm: SharedMemory, owns: boolean, words?: Int32Array) {
     this.name = shm.name;
     this.#shm = shm;
     this.#owns = owns;
+    this.words = words;
   }
 
   /** Removes a named object (its segment). Others that have it open keep using it. */
@@ -34,6 +40,7 @@ export abstract class SharedObject implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.words = undefined;
     if (this.#owns) this.#shm.close();
   }
 
@@ -52,5 +59,11 @@ export abstract class SharedObject implements Disposable {
   /** Throws ERR_SHMKIT_CLOSED after close(); `caller` is the public method to blame. */
   protected checkOpen(caller: Function): void {
     if (this.#closed) throw closedError(`${this.constructor.name} '${this.name}'`, caller);
+  }
+
+  /** The object's words, or ERR_SHMKIT_CLOSED on behalf of `caller`. */
+  protected openWords(caller: Function): Int32Array {
+    this.checkOpen(caller);
+    return this.words!;
   }
 }

@@ -22,7 +22,10 @@ export const FORMAT_VERSION = 1;
 export const HEADER_SIZE = 64;
 
 /** Kinds of typed segment. Numbers are part of the on-memory format: never reuse one. */
-export const KIND = { Lock: 1, Value: 2, SharedArray: 3 } as const;
+export const KIND = {
+  Lock: 1, Value: 2, SharedArray: 3, RLock: 4, Semaphore: 5, BoundedSemaphore: 6, Event: 7, Condition: 8,
+  Barrier: 9, Queue: 10,
+} as const;
 export type KindName = keyof typeof KIND;
 
 /** How long `open` waits for a segment that exists but is not yet complete. */

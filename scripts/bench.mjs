@@ -35,7 +35,7 @@ const median = (xs) => {
  * and no shared call site's overhead is measured instead of the operation.
  */
 function perOp(loop, { batches = 9, n = 2000 } = {}) {
-  loop(n); // warm up
+  for (let w = 0; w < 3; w++) loop(n); // warm up: let the JIT settle on this loop
   const times = [];
   for (let b = 0; b < batches; b++) {
     const t0 = process.hrtime.bigint();

@@ -1,0 +1,93 @@
+// Event: Python's multiprocessing.Event, by name: a flag that processes wait for.
+//
+// Layout (8 bytes, 8-aligned; zero is a cleared event): int32 flag (0 or 1), int32 reserved.
+import { validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { native } from './native.js';
+import { SharedMemory } from './shared-memory.js';
+import { SharedObject } from './shared-object.js';
+import { createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
+import { validateOptions } from './validate.js';
+import { startWait } from './wait.js';
+
+const construct = Symbol('Event.construct');
+
+/** Options of {@link Event.wait}. */
+export type EventWaitOptions = AcquireOptions;
+/** Options of {@link Event.waitAsync}. */
+export type EventWaitAsyncOptions = AcquireAsyncOptions;
+
+/** A flag shared by every process that opens it: `set()` wakes everyone waiting for it. */
+export class Event extends SharedObject {
+  static readonly byteLength = 8;
+
+  /** @internal */
+  constructor(token: symbol, shm: SharedMemory, owns: boolean, word: Int32Array) {
+    if (token !== construct) throw new TypeError('Event cannot be constructed directly: use Event.create(), Event.open() or Event.at()');
+    super(shm, owns, word);
+  }
+
+  /** Creates a named Event, cleared. `EEXIST` if the name is taken. */
+  static create(options?: CreateTyped): Event {
+    const opts = validateOptions(options, 'options', Event.create) as CreateTyped;
+    const shm = createTyped(opts, { kind: 'Event', payloadLength: Event.byteLength, elementType: 0, elementCount: 0 }, () => {});
+    return new Event(construct, shm, true, new Int32Array(shm.view(64, Event.byteLength)));
+  }
+
+  /** Opens a named Event. */
+  static open(name: string): Event {
+    const { shm } = openTyped(name, 'Event', Event.open);
+    return new Event(construct, shm, true, new Int32Array(shm.view(64, Event.byteLength)));
+  }
+
+  /** An Event at `byteOffset` (a multiple of 8) in memory the caller owns; zero is cleared. */
+  static at(sharedMemory: SharedMemory, byteOffset: number): Event {
+    validatePlacement(sharedMemory, byteOffset, Event.byteLength, Event.at);
+    return new Event(construct, sharedMemory, false, new Int32Array(sharedMemory.view(byteOffset, Event.byteLength)));
+  }
+
+  /** Whether the flag is set. */
+  isSet(): boolean {
+    return Atomics.load(this.openWords(this.isSet), 0) === 1;
+  }
+
+  /** Sets the flag and wakes every waiter, in every process. */
+  set(): void {
+    const w = this.openWords(this.set);
+    if (Atomics.exchange(w, 0, 1) === 0) native.notify(w, 0, Infinity);
+  }
+
+  /** Clears the flag. */
+  clear(): void {
+    Atomics.store(this.openWords(this.clear), 0, 0);
+  }
+
+  /** Waits (blocking) until the flag is set or `timeout` ms pass; returns the flag. */
+  wait(options?: EventWaitOptions): boolean {
+    const w = this.openWords(this.wait);
+    const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.wait).timeout, this.wait);
+    const deadline = performance.now() + timeout;
+    while (Atomics.load(w, 0) === 0) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      native.wait(w, 0, 0, left);
+    }
+    return true;
+  }
+
+  /** The async form of {@link wait}: never blocks the event loop. */
+  async waitAsync(options?: EventWaitAsyncOptions): Promise<boolean> {
+    const opts = validateOptions(options, 'options', this.waitAsync);
+    const timeout = validateTimeout(opts.timeout, this.waitAsync);
+    const signal = validateSignal(opts.signal, this.waitAsync);
+    signal?.throwIfAborted();
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      const w = this.openWords(this.waitAsync);
+      if (Atomics.load(w, 0) !== 0) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      await startWait(w, 0, 0, left, signal);
+    }
+  }
+
+}
