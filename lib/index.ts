@@ -4,7 +4,11 @@
  * @packageDocumentation
  */
 export { SharedMemory, type CreateOptions, type OpenOptions } from './shared-memory.js';
-export { Lock, type LockOptions, type AcquireOptions, type AcquireAsyncOptions } from './lock.js';
+export { Lock, RLock, type LockOptions, type AcquireOptions, type AcquireAsyncOptions } from './lock.js';
+export { Semaphore, BoundedSemaphore, type SemaphoreOptions } from './semaphore.js';
+export { Event } from './event.js';
+export { Condition, type ConditionOptions } from './condition.js';
+export { Barrier, type BarrierOptions, type BarrierLocalOptions } from './barrier.js';
 export { Value, type ValueOptions } from './value.js';
 export { SharedArray, type SharedArrayOptions, type ArrayOf } from './shared-array.js';
 export { ShareableList, type ShareableValue, type TaggedNumber, type ShareableListOptions, type ShareableListOpenOptions, type TrailingNulPolicy } from './shareable-list.js';

@@ -23,11 +23,11 @@ import { startWait } from './wait.js';
 const OWNER_MASK = 0x3fffffff;
 const WAITERS = 1 << 31;
 /** How long a waiter sleeps before it checks that the owner is alive. */
-const LIVENESS_MS = 200;
+export const LIVENESS_MS = 200;
 const TIMED_OUT = 2; // native.wait's code for 'timed-out'
 
 /** This thread's owner id (each thread loads its own copy of this module). */
-const ME = native.ownerId();
+export const ME = native.ownerId();
 
 /** Options of {@link Lock.create}. */
 export type LockOptions = CreateTyped;
@@ -110,6 +110,11 @@ export class Lock extends SharedObject {
   /** Whether some thread, anywhere, holds the lock. */
   get locked(): boolean {
     return Atomics.load(this.openWords(lockedGetter), 0) !== 0;
+  }
+
+  /** Whether this thread holds the lock. */
+  get owned(): boolean {
+    return (Atomics.load(this.openWords(ownedGetter), 0) & OWNER_MASK) === ME;
   }
 
   /**
@@ -278,6 +283,7 @@ export class Lock extends SharedObject {
 }
 
 const lockedGetter = Object.getOwnPropertyDescriptor(Lock.prototype, 'locked')!.get!;
+const ownedGetter = Object.getOwnPropertyDescriptor(Lock.prototype, 'owned')!.get!;
 
 /**
  * A re-entrant lock: the thread that holds it may acquire it again, and must release it

@@ -98,7 +98,8 @@ export function assertOk(result) {
 
 /** The preamble of child scripts: the library and the arguments the test passed. */
 export const CHILD = `
-import { SharedMemory, Lock, Value, SharedArray, wait, waitAsync, notify, waitBackend } from 'shmkit';
+import { SharedMemory, Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, Value, SharedArray,
+  ShareableList, wait, waitAsync, notify, waitBackend } from 'shmkit';
 const args = JSON.parse(process.env.SHMKIT_TEST_ARGS);
 `;
 

@@ -1,0 +1,283 @@
+// Barrier: Python's multiprocessing.Barrier, by name: `parties` processes (or threads)
+// wait until all have arrived, then all go on.
+//
+// Layout (32 + 4 × parties bytes, 8-aligned):
+//   0   8 bytes  internal Lock (lock.ts), held only for short bookkeeping
+//   8   int32    how many have arrived in this generation
+//   12  int32    generation: incremented when the barrier trips or is reset; waiters sleep on it
+//   16  int32    broken: 1 after abort(), a time-out, a failed action or a dead party
+//   20  int32    parties
+//   24  int32    the last generation that tripped (a generation that ended otherwise was reset)
+//   28  int32    reserved, 0
+//   32  int32 × parties  the owner ids (lock.ts) of those that have arrived, in order
+// Waiters sleep at most LIVENESS_MS at a time and then check that every party that has
+// arrived is still alive: a party killed inside wait() breaks the barrier, as Python's
+// abort() does, so the others get ERR_SHMKIT_BROKEN_BARRIER instead of waiting forever.
+import { invalidArgType, outOfRange, type CodedError } from './errors.js';
+import { Lock, LIVENESS_MS, ME, validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { native } from './native.js';
+import { SharedMemory } from './shared-memory.js';
+import { SharedObject } from './shared-object.js';
+import { createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
+import { validateInteger, validateOptions } from './validate.js';
+import { startWait } from './wait.js';
+
+const COUNT = 2;
+const GEN = 3;
+const BROKEN = 4;
+const PARTIES = 5;
+const TRIPPED = 6;
+const ARRIVED = 8;
+const MAX_PARTIES = 65536;
+
+/** Per-process options of a Barrier: what this process runs when it trips it, and its default time-out. */
+export interface BarrierLocalOptions {
+  /** Run by the party whose arrival trips the barrier, before the others are released. */
+  action?: (() => void) | undefined;
+  /** Default time-out of wait() in ms (default: none). */
+  timeout?: number | undefined;
+}
+
+/** Options of {@link Barrier.create}. */
+export interface BarrierOptions extends CreateTyped, BarrierLocalOptions {
+  /** How many parties must arrive (1 to 65536). */
+  parties: number;
+}
+
+const construct = Symbol('Barrier.construct');
+
+function brokenError(caller: Function): CodedError {
+  const error = new Error('The barrier is broken (aborted, reset, timed out, its action failed, or a party died)') as Error & CodedError;
+  error.name = 'BrokenBarrierError';
+  error.code = 'ERR_SHMKIT_BROKEN_BARRIER';
+  Error.captureStackTrace(error, caller);
+  return error;
+}
+
+/** A barrier shared by every process that opens it. */
+export class Barrier extends SharedObject {
+  /** How many parties must arrive. */
+  readonly parties: number;
+  readonly #lock: Lock;
+  readonly #action: (() => void) | undefined;
+  readonly #timeout: number;
+
+  /** @internal */
+  constructor(token: symbol, shm: SharedMemory, owns: boolean, area: ArrayBuffer, local: BarrierLocalOptions, caller: Function) {
+    if (token !== construct) throw new TypeError('Barrier cannot be constructed directly: use Barrier.create(), Barrier.open() or Barrier.at()');
+    const words = new Int32Array(area);
+    super(shm, owns, words);
+    this.parties = words[PARTIES]!;
+    this.#lock = Lock.within(shm, new Int32Array(area, 0, 2));
+    if (local.action !== undefined && typeof local.action !== 'function') throw invalidArgType('options.action', 'of type function', local.action, caller);
+    this.#action = local.action;
+    this.#timeout = validateTimeout(local.timeout, caller);
+  }
+
+  /** Bytes a Barrier for `parties` occupies when placed with {@link Barrier.at}. */
+  static byteLength(parties: number): number {
+    return 32 + 8 * Math.ceil(validateInteger(parties, 'parties', 1, MAX_PARTIES, Barrier.byteLength) / 2);
+  }
+
+  /** Creates a named Barrier. `EEXIST` if the name is taken. */
+  static create(options: BarrierOptions): Barrier {
+    if (options === undefined) throw invalidArgType('options', 'of type object', options, Barrier.create);
+    const opts = validateOptions(options, 'options', Barrier.create) as unknown as BarrierOptions;
+    const parties = validateInteger(opts.parties, 'options.parties', 1, MAX_PARTIES, Barrier.create);
+    const size = Barrier.byteLength(parties);
+    const shm = createTyped(opts, { kind: 'Barrier', payloadLength: size, elementType: 0, elementCount: parties }, (payload) => {
+      const w = new Int32Array(payload);
+      w[PARTIES] = parties;
+      w[TRIPPED] = -1;
+    });
+    return new Barrier(construct, shm, true, shm.view(64, size), opts, Barrier.create);
+  }
+
+  /** Opens a named Barrier; `action` and `timeout` are this process's own. */
+  static open(name: string, options?: BarrierLocalOptions): Barrier {
+    const opts = validateOptions(options, 'options', Barrier.open) as BarrierLocalOptions;
+    const { shm, header } = openTyped(name, 'Barrier', Barrier.open);
+    try {
+      return new Barrier(construct, shm, true, shm.view(64, header.payloadLength), opts, Barrier.open);
+    } catch (error) {
+      shm.close();
+      throw error;
+    }
+  }
+
+  /**
+   * A Barrier at `byteOffset` (a multiple of 8) in memory the caller owns, occupying
+   * {@link Barrier.byteLength}(parties) bytes. Zero bytes become a barrier for `parties`
+   * on first use; a different `parties` there is an error.
+   */
+  static at(sharedMemory: SharedMemory, byteOffset: number, options: BarrierOptions): Barrier {
+    const opts = validateOptions(options, 'options', Barrier.at) as unknown as BarrierOptions;
+    const parties = validateInteger(opts.parties, 'options.parties', 1, MAX_PARTIES, Barrier.at);
+    const size = Barrier.byteLength(parties);
+    validatePlacement(sharedMemory, byteOffset, size, Barrier.at);
+    const area = sharedMemory.view(byteOffset, size);
+    const w = new Int32Array(area);
+    if (Atomics.compareExchange(w, PARTIES, 0, parties) === 0) Atomics.store(w, TRIPPED, -1);
+    if (w[PARTIES] !== parties) throw outOfRange('options.parties', `${w[PARTIES]} (the barrier there)`, parties, Barrier.at);
+    return new Barrier(construct, sharedMemory, false, area, opts, Barrier.at);
+  }
+
+  /** How many parties are waiting now. */
+  get nWaiting(): number {
+    return Atomics.load(this.openWords(nWaitingGetter), COUNT);
+  }
+
+  /** Whether the barrier is broken. */
+  get broken(): boolean {
+    return Atomics.load(this.openWords(brokenGetter), BROKEN) === 1;
+  }
+
+  /**
+   * Waits (blocking) until all parties have arrived; returns this party's arrival index
+   * (0 to parties - 1; the last to arrive runs the action). Throws
+   * `ERR_SHMKIT_BROKEN_BARRIER` if the barrier is or becomes broken, including when
+   * `timeout` passes (which breaks it for everyone, as in Python).
+   */
+  wait(options?: AcquireOptions): number {
+    const timeout = options === undefined ? this.#timeout : validateTimeout(validateOptions(options, 'options', this.wait).timeout, this.wait);
+    const { index, gen, done } = this.#arrive(this.wait);
+    if (done) return index;
+    const w = this.words!;
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      const outcome = this.#outcome(gen);
+      if (outcome === 'passed') return index;
+      if (outcome === 'broken') throw brokenError(this.wait);
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        this.#breakIf(gen);
+        throw brokenError(this.wait);
+      }
+      if (native.wait(w, GEN, gen, Math.min(left, LIVENESS_MS)) === 2) this.#checkParties(gen);
+    }
+  }
+
+  /** The async form of {@link wait}: never blocks the event loop. */
+  async waitAsync(options?: AcquireAsyncOptions): Promise<number> {
+    const opts = validateOptions(options, 'options', this.waitAsync);
+    const timeout = opts.timeout === undefined ? this.#timeout : validateTimeout(opts.timeout, this.waitAsync);
+    const signal = validateSignal(opts.signal, this.waitAsync);
+    signal?.throwIfAborted();
+    if (!this.#lock.tryAcquire()) await this.#lock.acquireAsync({ signal });
+    const { index, gen, done } = this.#arriveLocked(this.waitAsync);
+    if (done) return index;
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      const outcome = this.#outcome(gen);
+      if (outcome === 'passed') return index;
+      if (outcome === 'broken') throw brokenError(this.waitAsync);
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        this.#breakIf(gen);
+        throw brokenError(this.waitAsync);
+      }
+      const r = await startWait(this.openWords(this.waitAsync), GEN, gen, Math.min(left, LIVENESS_MS), signal);
+      if (r === 'timed-out') this.#checkParties(gen);
+    }
+  }
+
+  /** Breaks the barrier: every waiter, now and later, gets `ERR_SHMKIT_BROKEN_BARRIER` until {@link reset}. */
+  abort(): void {
+    const w = this.openWords(this.abort);
+    this.#lock.acquire();
+    try {
+      Atomics.store(w, BROKEN, 1);
+    } finally {
+      this.#lock.release();
+    }
+    native.notify(w, GEN, Infinity);
+  }
+
+  /** Returns the barrier to its empty, unbroken state; current waiters get `ERR_SHMKIT_BROKEN_BARRIER`. */
+  reset(): void {
+    const w = this.openWords(this.reset);
+    this.#lock.acquire();
+    try {
+      Atomics.store(w, COUNT, 0);
+      Atomics.store(w, BROKEN, 0);
+      Atomics.add(w, GEN, 1); // a generation that ends without tripping: its waiters see "broken"
+    } finally {
+      this.#lock.release();
+    }
+    native.notify(w, GEN, Infinity);
+  }
+
+  override close(): void {
+    this.#lock.close();
+    super.close();
+  }
+
+  #arrive(caller: Function): { index: number; gen: number; done: boolean } {
+    this.openWords(caller);
+    this.#lock.acquire();
+    return this.#arriveLocked(caller);
+  }
+
+  /** With the internal lock held: registers this party; trips the barrier if it is the last. */
+  #arriveLocked(caller: Function): { index: number; gen: number; done: boolean } {
+    const w = this.words!;
+    try {
+      if (Atomics.load(w, BROKEN) === 1) throw brokenError(caller);
+      const gen = Atomics.load(w, GEN);
+      const index = Atomics.load(w, COUNT);
+      if (index + 1 < this.parties) {
+        Atomics.store(w, ARRIVED + index, ME);
+        Atomics.store(w, COUNT, index + 1);
+        return { index, gen, done: false };
+      }
+      try {
+        this.#action?.();
+      } catch (error) {
+        Atomics.store(w, BROKEN, 1);
+        native.notify(w, GEN, Infinity);
+        throw error;
+      }
+      Atomics.store(w, COUNT, 0);
+      Atomics.store(w, TRIPPED, gen);
+      Atomics.store(w, GEN, gen + 1);
+      native.notify(w, GEN, Infinity);
+      return { index, gen, done: true };
+    } finally {
+      this.#lock.release();
+    }
+  }
+
+  #outcome(gen: number): 'passed' | 'broken' | 'waiting' {
+    const w = this.openWords(this.wait);
+    if (Atomics.load(w, GEN) !== gen) return Atomics.load(w, TRIPPED) === gen ? 'passed' : 'broken';
+    return Atomics.load(w, BROKEN) === 1 ? 'broken' : 'waiting';
+  }
+
+  /** Breaks the barrier if generation `gen` is still filling. */
+  #breakIf(gen: number): void {
+    const w = this.words!;
+    this.#lock.acquire();
+    try {
+      if (Atomics.load(w, GEN) === gen) Atomics.store(w, BROKEN, 1);
+    } finally {
+      this.#lock.release();
+    }
+    native.notify(w, GEN, Infinity);
+  }
+
+  /** After a quiet spell: breaks the barrier if a party that arrived has died since. */
+  #checkParties(gen: number): void {
+    const w = this.words!;
+    const count = Atomics.load(w, COUNT);
+    for (let i = 0; i < count; i++) {
+      const id = Atomics.load(w, ARRIVED + i);
+      if (id !== ME && id !== 0 && !native.ownerAlive(id)) {
+        this.#breakIf(gen);
+        return;
+      }
+    }
+  }
+}
+
+const nWaitingGetter = Object.getOwnPropertyDescriptor(Barrier.prototype, 'nWaiting')!.get!;
+const brokenGetter = Object.getOwnPropertyDescriptor(Barrier.prototype, 'broken')!.get!;

@@ -1,0 +1,237 @@
+// RLock, Semaphore, BoundedSemaphore, Event, Condition and Barrier across real
+// processes, in their blocking, try and async forms, with abort and with dead parties.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, SharedMemory, Value } from 'shmkit';
+import { CHILD, assertOk, runNode, uniqueName, until } from './helpers.mjs';
+
+const code = (c) => (e) => {
+  assert.equal(e.code, c, e.message);
+  return true;
+};
+
+test('RLock: re-entrant for its owner, exclusive for everyone else, recovers from a dead owner', async (t) => {
+  const lock = RLock.create({ name: uniqueName(t) });
+  t.after(() => lock.close());
+  assert.equal(lock.acquire(), true);
+  assert.equal(lock.acquire(), true);
+  assert.equal(lock.tryAcquire(), true);
+  assert.equal(await lock.acquireAsync(), true);
+  assert.equal(lock.level, 4);
+  const other = assertOk(await runNode(`${CHILD}
+    const l = RLock.open(args.name);
+    let out = [l.tryAcquire(), l.acquire({ timeout: 30 })];
+    try { l.release(); } catch (e) { out.push(e.code); }
+    console.log(JSON.stringify(out));`, { args: { name: lock.name } }));
+  assert.deepEqual(JSON.parse(other.stdout), [false, false, 'ERR_SHMKIT_NOT_OWNER']);
+  for (let i = 0; i < 4; i++) lock.release();
+  assert.equal(lock.locked, false);
+  assert.throws(() => lock.release(), code('ERR_SHMKIT_NOT_OWNER'));
+  assert.throws(() => Lock.open(lock.name), code('ERR_SHMKIT_KIND'), 'an RLock is not a Lock');
+  // A process that dies holding it three levels deep.
+  const killed = await runNode(`${CHILD}
+    const l = RLock.open(args.name); l.acquire(); l.acquire(); l.acquire();
+    process.kill(process.pid, 'SIGKILL');`, { args: { name: lock.name } });
+  assert.equal(killed.signal, 'SIGKILL');
+  const t0 = performance.now();
+  assert.equal(lock.acquire({ timeout: 5000 }), true);
+  assert.ok(performance.now() - t0 < 1000);
+  assert.equal(lock.ownerDied, true);
+  assert.equal(lock.level, 1, 'a take-over starts at one level');
+  lock.release();
+  assert.equal(lock.locked, false);
+});
+
+test('Semaphore: counts across processes; BoundedSemaphore refuses to overflow', async (t) => {
+  const sem = Semaphore.create({ name: uniqueName(t), value: 2 });
+  t.after(() => sem.close());
+  assert.equal(sem.value, 2);
+  assert.equal(sem.tryAcquire(), true);
+  assert.equal(sem.acquire({ timeout: 10 }), true);
+  assert.equal(sem.tryAcquire(), false);
+  assert.equal(sem.acquire({ timeout: 30 }), false);
+  assert.equal(await sem.acquireAsync({ timeout: 30 }), false);
+  // A child waits blocking and another async; the parent releases two units.
+  const children = ['acquire({ timeout: 20_000 })', 'acquireAsync({ timeout: 20_000 })'].map((call) => runNode(`${CHILD}
+    const s = Semaphore.open(args.name);
+    console.log(await s.${call});`, { args: { name: sem.name } }));
+  await new Promise((r) => setTimeout(r, 200));
+  sem.release(2);
+  for (const c of await Promise.all(children)) assert.equal(assertOk(c).stdout.trim(), 'true');
+  assert.equal(sem.value, 0);
+  sem.release();
+  assert.equal(sem.value, 1);
+  assert.throws(() => sem.release(0), code('ERR_OUT_OF_RANGE'));
+  assert.throws(() => Semaphore.create({ name: uniqueName(t), value: -1 }), code('ERR_OUT_OF_RANGE'));
+  const bounded = BoundedSemaphore.create({ name: uniqueName(t), value: 1 });
+  t.after(() => bounded.close());
+  assert.throws(() => bounded.release(), code('ERR_SHMKIT_SEMAPHORE_OVERFLOW'));
+  assert.equal(bounded.acquire(), true);
+  bounded.release();
+  assert.throws(() => bounded.release(), code('ERR_SHMKIT_SEMAPHORE_OVERFLOW'));
+  assert.equal(bounded.value, 1);
+  assert.throws(() => Semaphore.open(bounded.name), code('ERR_SHMKIT_KIND'));
+  const ac = new AbortController();
+  bounded.acquire();
+  const pending = bounded.acquireAsync({ signal: ac.signal });
+  ac.abort();
+  await assert.rejects(pending, { name: 'AbortError' });
+});
+
+test('Event: set wakes waiters in other processes, blocking and async; clear; timeouts', async (t) => {
+  const ev = Event.create({ name: uniqueName(t) });
+  t.after(() => ev.close());
+  assert.equal(ev.isSet(), false);
+  assert.equal(ev.wait({ timeout: 20 }), false);
+  assert.equal(await ev.waitAsync({ timeout: 20 }), false);
+  const ready = Value.create({ name: uniqueName(t), type: 'int32' });
+  t.after(() => ready.close());
+  const children = ['wait({ timeout: 20_000 })', 'waitAsync({ timeout: 20_000 })', 'waitAsync()'].map((call) => runNode(`${CHILD}
+    const ev = Event.open(args.name);
+    Value.open(args.ready).add(1);
+    const t0 = Date.now();
+    const r = await ev.${call};
+    console.log(JSON.stringify([r, Date.now() - t0]));`, { args: { name: ev.name, ready: ready.name } }));
+  await until(() => ready.value === 3, 10_000, 'three waiters');
+  await new Promise((r) => setTimeout(r, 100));
+  ev.set();
+  for (const c of await Promise.all(children)) assert.equal(JSON.parse(assertOk(c).stdout)[0], true);
+  assert.equal(ev.isSet(), true);
+  assert.equal(ev.wait(), true, 'a set event returns at once');
+  ev.clear();
+  assert.equal(ev.isSet(), false);
+  const ac = new AbortController();
+  const p = ev.waitAsync({ signal: ac.signal });
+  ac.abort();
+  await assert.rejects(p, { name: 'AbortError' });
+});
+
+test('Condition: wait/notify across processes, waitFor, notify counts, ownership rules', async (t) => {
+  const cond = Condition.create({ name: uniqueName(t) });
+  const box = Value.create({ name: uniqueName(t), type: 'int32' });
+  t.after(() => { cond.close(); box.close(); });
+  assert.throws(() => cond.notify(), code('ERR_SHMKIT_NOT_OWNER'));
+  assert.throws(() => cond.wait({ timeout: 1 }), code('ERR_SHMKIT_NOT_OWNER'));
+  cond.acquire();
+  cond.acquire(); // an RLock by default: wait releases both levels and restores them
+  assert.equal(cond.wait({ timeout: 20 }), false);
+  assert.equal(cond.lock.level, 2);
+  cond.release();
+  cond.release();
+  // Consumers wait for box > 0 with waitFor (blocking) and waitForAsync.
+  const consumers = ['waitFor', 'waitForAsync'].map((fn) => runNode(`${CHILD}
+    const cond = Condition.open(args.cond);
+    const box = Value.open(args.box);
+    await cond.acquireAsync();
+    box.add(100);                                   // "I am waiting"
+    const seen = await cond.${fn}(() => box.value % 100 > 0 && box.value, { timeout: 20_000 });
+    box.sub(1);
+    cond.release();
+    console.log(seen > 0);`, { args: { cond: cond.name, box: box.name } }));
+  await until(() => box.value === 200, 10_000, 'two waiting consumers');
+  await new Promise((r) => setTimeout(r, 50));
+  cond.acquire();
+  box.add(2);
+  cond.notifyAll();
+  cond.release();
+  for (const c of await Promise.all(consumers)) assert.equal(assertOk(c).stdout.trim(), 'true');
+  assert.equal(box.value, 200, 'each consumer took one');
+  const plain = Condition.create({ name: uniqueName(t), lock: 'lock' });
+  t.after(() => plain.close());
+  assert.ok(plain.lock instanceof Lock && !(plain.lock instanceof RLock));
+  assert.equal(Condition.open(plain.name).lock instanceof RLock, false, 'the kind of lock comes from the segment');
+  assert.throws(() => Condition.create({ name: uniqueName(t), lock: 'mutex' }), code('ERR_INVALID_ARG_VALUE'));
+});
+
+test('Barrier: parties meet across processes; indices, action, abort, reset, timeout', async (t) => {
+  const name = uniqueName(t);
+  let actions = 0;
+  const barrier = Barrier.create({ name, parties: 3, action: () => actions++ });
+  t.after(() => barrier.close());
+  assert.equal(barrier.parties, 3);
+  const children = [0, 1].map(() => runNode(`${CHILD}
+    const b = Barrier.open(args.name);
+    const i = await b.waitAsync({ timeout: 20_000 });
+    console.log(i);`, { args: { name } }));
+  await until(() => barrier.nWaiting === 2, 10_000, 'two waiting parties');
+  const mine = barrier.wait({ timeout: 20_000 });
+  assert.equal(mine, 2, 'the last to arrive gets parties - 1');
+  assert.equal(actions, 1, 'and runs the action');
+  const indices = (await Promise.all(children)).map((c) => Number(assertOk(c).stdout.trim())).sort();
+  assert.deepEqual(indices, [0, 1]);
+  assert.equal(barrier.nWaiting, 0);
+  // A time-out breaks it for everyone; reset makes it usable again.
+  assert.throws(() => barrier.wait({ timeout: 30 }), code('ERR_SHMKIT_BROKEN_BARRIER'));
+  assert.equal(barrier.broken, true);
+  assert.throws(() => barrier.wait(), code('ERR_SHMKIT_BROKEN_BARRIER'));
+  barrier.reset();
+  assert.equal(barrier.broken, false);
+  // abort() wakes a waiter in another process with the error.
+  const waiter = runNode(`${CHILD}
+    const b = Barrier.open(args.name);
+    try { b.wait({ timeout: 20_000 }); console.log('passed'); } catch (e) { console.log(e.code); }`, { args: { name } });
+  await until(() => barrier.nWaiting === 1, 10_000, 'one waiter');
+  barrier.abort();
+  assert.equal(assertOk(await waiter).stdout.trim(), 'ERR_SHMKIT_BROKEN_BARRIER');
+  barrier.reset();
+  assert.throws(() => Barrier.create({ name: uniqueName(t), parties: 0 }), code('ERR_OUT_OF_RANGE'));
+});
+
+test('Barrier: a party killed inside wait() breaks it; the others are told within a second', async (t) => {
+  const name = uniqueName(t);
+  const barrier = Barrier.create({ name, parties: 3 });
+  t.after(() => barrier.close());
+  const victim = runNode(`${CHILD}
+    const b = Barrier.open(args.name);
+    console.log('arriving');
+    b.wait();`, { args: { name }, onStdout: (d, child) => {
+    // Kill it once it is registered and asleep inside wait().
+    until(() => barrier.nWaiting === 1, 10_000, 'the victim waiting').then(() => setTimeout(() => child.kill('SIGKILL'), 50));
+  } });
+  const killed = await victim;
+  assert.equal(killed.signal, 'SIGKILL');
+  const t0 = performance.now();
+  await assert.rejects(barrier.waitAsync({ timeout: 20_000 }), code('ERR_SHMKIT_BROKEN_BARRIER'));
+  assert.ok(performance.now() - t0 < 1000, `noticed after ${performance.now() - t0} ms`);
+});
+
+test('a Condition whose waiter was killed, and one whose lock holder was killed, keep working', async (t) => {
+  const cond = Condition.create({ name: uniqueName(t) });
+  t.after(() => cond.close());
+  const waiter = runNode(`${CHILD}
+    const c = Condition.open(args.name);
+    c.acquire();
+    setTimeout(() => process.kill(process.pid, 'SIGKILL'), 100);
+    await c.waitAsync();`, { args: { name: cond.name } });
+  assert.equal((await waiter).signal, 'SIGKILL');
+  const holder = await runNode(`${CHILD}
+    const c = Condition.open(args.name); c.acquire(); process.kill(process.pid, 'SIGKILL');`, { args: { name: cond.name } });
+  assert.equal(holder.signal, 'SIGKILL');
+  assert.equal(cond.acquire({ timeout: 5000 }), true);
+  assert.equal(cond.lock.ownerDied, true);
+  cond.notifyAll();
+  assert.equal(cond.wait({ timeout: 10 }), false);
+  cond.release();
+});
+
+test('placed with at(): semaphores, events, conditions and barriers in one segment', (t) => {
+  const shm = SharedMemory.create({ name: uniqueName(t), size: 4096 });
+  t.after(() => shm.close());
+  const sem = Semaphore.at(shm, 0);
+  assert.equal(sem.value, 0);
+  sem.release(3);
+  assert.equal(Semaphore.at(shm, 0).value, 3);
+  const bounded = BoundedSemaphore.at(shm, 16, { bound: 1 });
+  bounded.release();
+  assert.throws(() => bounded.release(), code('ERR_SHMKIT_SEMAPHORE_OVERFLOW'));
+  const ev = Event.at(shm, 32);
+  ev.set();
+  assert.equal(Event.at(shm, 32).isSet(), true);
+  const cond = Condition.at(shm, 40);
+  cond.acquire();
+  cond.notify();
+  cond.release();
+  const barrier = Barrier.at(shm, 64, { parties: 1 });
+  assert.equal(barrier.wait(), 0);
+  assert.throws(() => Barrier.at(shm, 64, { parties: 2 }), code('ERR_OUT_OF_RANGE'));
+});
