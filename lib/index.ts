@@ -8,6 +8,7 @@ export { Lock, RLock, type LockOptions, type AcquireOptions, type AcquireAsyncOp
 export { Semaphore, BoundedSemaphore, type SemaphoreOptions } from './semaphore.js';
 export { Event } from './event.js';
 export { Condition, type ConditionOptions } from './condition.js';
+export { Queue, type QueueOptions, type QueueCodec, type QueueMessage } from './queue.js';
 export { Barrier, type BarrierOptions, type BarrierLocalOptions } from './barrier.js';
 export { Value, type ValueOptions } from './value.js';
 export { SharedArray, type SharedArrayOptions, type ArrayOf } from './shared-array.js';

@@ -20,6 +20,7 @@
 // are read on every access.
 import { closedError, invalidArgType, invalidArgValue, kindError, outOfRange, type CodedError } from './errors.js';
 import { SharedMemory } from './shared-memory.js';
+import { decodeUtf8, encoder } from './utf8.js';
 import { validateOptions } from './validate.js';
 
 /** What a ShareableList item is in JavaScript. */
@@ -70,8 +71,6 @@ const CODE_NONE = 3;
 
 type Kind = 'int' | 'float' | 'bool' | 'none' | 'str' | 'bytes';
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
-const encoder = new TextEncoder();
 const tagged = new WeakSet<object>();
 const construct = Symbol('ShareableList.construct');
 
@@ -449,22 +448,6 @@ function validatePolicy(value: unknown, caller: Function): TrailingNulPolicy {
   if (value === undefined) return 'strip';
   if (value !== 'strip' && value !== 'throw') throw invalidArgValue('options.trailingNul', value, "must be 'strip' or 'throw'", caller);
   return value;
-}
-
-function decodeUtf8(u8: Uint8Array, start: number, end: number): string {
-  // Short ASCII strings, the common case, built directly: several times faster than a
-  // TextDecoder call at this size.
-  if (end - start <= 64) {
-    let out = '';
-    let k = start;
-    for (; k < end; k++) {
-      const c = u8[k]!;
-      if (c > 0x7f) break;
-      out += String.fromCharCode(c);
-    }
-    if (k === end) return out;
-  }
-  return decoder.decode(u8.subarray(start, end));
 }
 
 /** Classifies and checks a value. `slot` is the slot's current numeric type, if any. */

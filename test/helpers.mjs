@@ -55,9 +55,9 @@ after(() => {
  * JSON in the SHMKIT_TEST_ARGS environment variable (see CHILD). `wrap` is a command to
  * run node under (e.g. setpriv to change uid).
  */
-export function runNode(code, { args = {}, env = {}, timeout = 30_000, execArgv = [], wrap = [], onStdout } = {}) {
+export function runNode(code, { args = {}, env = {}, timeout = 30_000, execArgv = [], wrap = [], onStdout, onSpawn } = {}) {
   const argv = [...wrap, process.execPath, ...execArgv, '--input-type=module', '-e', code];
-  return run(argv[0], argv.slice(1), { env: { ...process.env, ...env, SHMKIT_TEST_ARGS: JSON.stringify(args) }, timeout, onStdout });
+  return run(argv[0], argv.slice(1), { env: { ...process.env, ...env, SHMKIT_TEST_ARGS: JSON.stringify(args) }, timeout, onStdout, onSpawn });
 }
 
 /** Runs python3 with `code`; arguments as in {@link runNode}. */
@@ -65,9 +65,10 @@ export function runPython(code, { args = {}, timeout = 30_000, python = 'python3
   return run(python, ['-c', code], { env: { ...process.env, SHMKIT_TEST_ARGS: JSON.stringify(args) }, timeout });
 }
 
-function run(file, argv, { env, timeout, onStdout }) {
+function run(file, argv, { env, timeout, onStdout, onSpawn }) {
   return new Promise((resolve, reject) => {
     const child = spawn(file, argv, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => {
