@@ -4,13 +4,13 @@
 // same run are the figures that count. Prints a markdown table of medians and ratios and
 // writes the raw figures as JSON to bench-results/latest.json.
 //
-//   node scripts/bench.mjs [--quick] [--only open|gib|counter|lock|pingpong|list]
+//   node scripts/bench.mjs [--quick] [--only open|gib|counter|lock|pingpong|list|queue|sync]
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { Lock, ShareableList, SharedMemory, Value, notify, wait } from 'shmkit';
+import { Barrier, Event, Lock, Queue, ShareableList, SharedMemory, Value, notify, wait } from 'shmkit';
 
 const role = process.argv[2]?.startsWith('child-') ? process.argv[2] : undefined;
 const { values: opts } = role ? { values: {} } :
@@ -49,8 +49,8 @@ function record(group, name, value, unit, note = '') {
   results.push({ group, name, value, unit, note });
 }
 
-function python(code, args = []) {
-  const r = spawnSync('python3', ['-c', code, ...args], { encoding: 'utf8', timeout: 300_000 });
+function python(code, args = [], [command, prefix] = ['python3', []]) {
+  const r = spawnSync(command, [...prefix, '-c', code, ...args], { encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) return undefined;
   return JSON.parse(r.stdout.trim().split('\n').at(-1));
 }
@@ -381,6 +381,128 @@ print(json.dumps(out))`, [String(n / 10)]);
   }
 }
 
+// ---------------------------------------------------------------- Queue
+/** Spawns this script in `role` with arguments; resolves with its stdout (rejects on failure). */
+function child(role, args, { pinned = false } = {}) {
+  const argv = [self, role, ...args.map(String)];
+  const c = pinned ? spawn('taskset', ['-c', '0', process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${role} exited with ${code}`))));
+  });
+}
+
+async function benchQueue() {
+  for (const [size, n, pyN, ipcN] of opts.quick ? [[64, 200_000, 20_000, 20_000], [65536, 5000, 1000, 1000]] : [[64, 2_000_000, 200_000, 100_000], [65536, 50_000, 10_000, 10_000]]) {
+    const group = `queue, ${size === 64 ? '64 B' : '64 KiB'} messages, 1 producer and 1 consumer process (time per message)`;
+    const q = Queue.create({ capacity: 1024, maxMessageSize: size });
+    const go = SharedMemory.create({ size: 64 });
+    try {
+      // Both processes attach, then wait for "go"; timing runs from go until both are done.
+      const flags = new Int32Array(go.buffer, 0, 2);
+      const done = Promise.all([child('child-queue-put', [q.name, go.name, size, n]), child('child-queue-get', [q.name, go.name, n])]);
+      while (Atomics.load(flags, 0) < 2) await new Promise((r) => setTimeout(r, 1));
+      const t0 = process.hrtime.bigint();
+      Atomics.store(flags, 1, 1);
+      notify(flags, 1);
+      await done;
+      record(group, 'shmkit Queue put/get', Number(process.hrtime.bigint() - t0) / n, 'ns/op');
+    } finally {
+      for (const o of [q, go]) { o.close(); o.unlink(); }
+    }
+    const py = python(`
+import json, sys, time
+from multiprocessing import Event, Process, Queue
+def produce(q, n, size, go):
+    m = b'x' * size
+    go.wait()
+    for _ in range(n): q.put(m)
+if __name__ == '__main__':
+    n, size = int(sys.argv[1]), int(sys.argv[2])
+    q, go = Queue(1024), Event()
+    p = Process(target=produce, args=(q, n, size, go)); p.start()
+    time.sleep(0.3)
+    t0 = time.perf_counter_ns()
+    go.set()
+    for _ in range(n): q.get()
+    print(json.dumps((time.perf_counter_ns() - t0) / n))
+    p.join()`, [String(pyN), String(size)]);
+    if (py !== undefined) record(group, 'CPython multiprocessing.Queue', py, 'ns/op');
+    const ipc = fork(self, ['child-ipc-producer', String(size), String(ipcN)], { serialization: 'advanced', stdio: 'inherit' });
+    await new Promise((r) => ipc.once('message', r)); // ready
+    const t0 = process.hrtime.bigint();
+    let got = 0;
+    await new Promise((resolve) => {
+      ipc.on('message', () => { if (++got === ipcN) resolve(); });
+      ipc.send('go');
+    });
+    record(group, 'child_process IPC (advanced serialization)', Number(process.hrtime.bigint() - t0) / ipcN, 'ns/op');
+    ipc.disconnect();
+    await waitExit(ipc);
+  }
+}
+
+// ---------------------------------------------------------------- Event and Barrier
+async function benchSync() {
+  const rounds = opts.quick ? 2000 : 10_000;
+  for (const pinned of [false, true]) {
+    const where = pinned ? ', every process on one CPU (taskset -c 0)' : '';
+    const evGroup = `Event ping-pong: set, and be woken by the other's set (round trip)${where}`;
+    const a = Event.create();
+    const b = Event.create();
+    try {
+      const out = await Promise.all([child('child-event', [a.name, b.name, rounds, 'ping'], { pinned }), child('child-event', [a.name, b.name, rounds, 'pong'], { pinned })]);
+      record(evGroup, 'shmkit Event', Number(out[0]), 'ns/op');
+    } finally {
+      for (const e of [a, b]) { e.close(); e.unlink(); }
+    }
+    const pyArgs = pinned ? ['taskset', ['-c', '0', 'python3']] : undefined;
+    const py = python(`
+import json, sys, time
+from multiprocessing import Process, Event
+def pong(a, b, n):
+    for _ in range(n):
+        a.wait(); a.clear(); b.set()
+if __name__ == '__main__':
+    n = int(sys.argv[1])
+    a, b = Event(), Event()
+    p = Process(target=pong, args=(a, b, n)); p.start()
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        a.set(); b.wait(); b.clear()
+    print(json.dumps((time.perf_counter_ns() - t0) / n))
+    p.join()`, [String(rounds)], pyArgs);
+    if (py !== undefined) record(evGroup, 'CPython multiprocessing.Event', py, 'ns/op');
+
+    const brGroup = `Barrier, 2 processes: one round (both arrive, both released)${where}`;
+    const barrier = Barrier.create({ parties: 2 });
+    try {
+      const out = await Promise.all([child('child-barrier', [barrier.name, rounds], { pinned }), child('child-barrier', [barrier.name, rounds], { pinned })]);
+      record(brGroup, 'shmkit Barrier', Math.max(Number(out[0]), Number(out[1])), 'ns/op');
+    } finally {
+      barrier.close();
+      barrier.unlink();
+    }
+    const pyB = python(`
+import json, sys, time
+from multiprocessing import Process, Barrier
+def party(b, n):
+    for _ in range(n): b.wait()
+if __name__ == '__main__':
+    n = int(sys.argv[1])
+    b = Barrier(2)
+    p = Process(target=party, args=(b, n)); p.start()
+    b.wait()
+    t0 = time.perf_counter_ns()
+    for _ in range(n - 1): b.wait()
+    print(json.dumps((time.perf_counter_ns() - t0) / (n - 1)))
+    p.join()`, [String(rounds)], pyArgs);
+    if (pyB !== undefined) record(brGroup, 'CPython multiprocessing.Barrier', pyB, 'ns/op');
+  }
+}
+
 // ---------------------------------------------------------------- child roles
 if (role === 'child-writer') {
   const shm = SharedMemory.create({ name: process.argv[3], size: Number(process.argv[4]) });
@@ -418,6 +540,45 @@ if (role === 'child-writer') {
     notify(w, 0, 1);
   }
   shm.close();
+} else if (role === 'child-queue-put' || role === 'child-queue-get') {
+  const q = Queue.open(process.argv[3]);
+  const go = SharedMemory.open(process.argv[4]);
+  const flags = new Int32Array(go.buffer, 0, 2);
+  const put = role === 'child-queue-put';
+  const n = Number(process.argv[put ? 6 : 5]);
+  const m = put ? new Uint8Array(Number(process.argv[5])).fill(120) : undefined;
+  Atomics.add(flags, 0, 1);
+  while (Atomics.load(flags, 1) === 0) wait(flags, 1, 0, 5);
+  let bytes = 0;
+  if (put) for (let i = 0; i < n; i++) q.put(m);
+  else for (let i = 0; i < n; i++) bytes += q.get().length;
+  q.close();
+  go.close();
+  if (!put && bytes <= 0) process.exit(1);
+} else if (role === 'child-ipc-producer') {
+  const [size, n] = [Number(process.argv[3]), Number(process.argv[4])];
+  const m = Buffer.alloc(size, 120);
+  let i = 0;
+  const pump = () => { while (i < n) { i++; if (!process.send(m)) { setImmediate(pump); return; } } };
+  process.once('message', pump);
+  process.send('ready');
+} else if (role === 'child-event') {
+  const [a, b] = [Event.open(process.argv[3]), Event.open(process.argv[4])];
+  const rounds = Number(process.argv[5]);
+  const t0 = process.hrtime.bigint();
+  if (process.argv[6] === 'ping') {
+    for (let i = 0; i < rounds; i++) { a.set(); b.wait(); b.clear(); }
+    console.log(Number(process.hrtime.bigint() - t0) / rounds);
+  } else {
+    for (let i = 0; i < rounds; i++) { a.wait(); a.clear(); b.set(); }
+  }
+} else if (role === 'child-barrier') {
+  const barrier = Barrier.open(process.argv[3]);
+  const rounds = Number(process.argv[4]);
+  barrier.wait();
+  const t0 = process.hrtime.bigint();
+  for (let i = 1; i < rounds; i++) barrier.wait();
+  console.log(Number(process.hrtime.bigint() - t0) / (rounds - 1));
 } else if (role === 'child-ipc-pong') {
   process.on('message', (m) => process.send(m));
   process.send('ready');
@@ -432,6 +593,8 @@ async function main() {
   if (!opts.only || opts.only === 'counter') await benchCounter();
   if (!opts.only || opts.only === 'lock') benchLock();
   if (!opts.only || opts.only === 'list') benchList();
+  if (!opts.only || opts.only === 'queue') await benchQueue();
+  if (!opts.only || opts.only === 'sync') await benchSync();
   if (!opts.only || opts.only === 'pingpong') {
     await benchPingPong();
     // On a VM, waking a process on another, idle vCPU costs tens of microseconds of
