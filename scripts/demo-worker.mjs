@@ -1,6 +1,6 @@
 // One process of `npm run demo` (see demo.mjs for the segment's layout). It is started
 // with nothing but the segment's name and finds the segment by that name.
-import { SharedArray, SharedMemory, Value } from 'shmkit';
+import { Barrier, Event, Queue, SharedArray, SharedMemory, Value } from 'shmkit';
 
 const [role, name, ...rest] = process.argv.slice(2);
 const HIST = 64;
@@ -46,6 +46,30 @@ if (role === 'count') {
       lock.release();
     }
     console.log(`worker ${rest[1]} (pid ${process.pid}): 100000 increments and 2000 locked updates done`);
+  }
+} else if (role === 'produce' || role === 'consume') {
+  // Part three: the pipeline.
+  const [startName, stopName, doneName, id, count] = rest;
+  const queue = Queue.open(name);
+  const start = Barrier.open(startName);
+  const stop = Event.open(stopName);
+  const done = Value.open(doneName);
+  await start.waitAsync({ timeout: 30_000 });
+  const t0 = performance.now();
+  if (role === 'produce') {
+    for (let i = 0; i < Number(count); i++) await queue.putAsync({ producer: Number(id), job: i, payload: `job ${i}` });
+    console.log(`producer ${id} (pid ${process.pid}): put ${count} jobs in ${(performance.now() - t0).toFixed(0)} ms`);
+  } else {
+    let n = 0;
+    let checksum = 0;
+    while (!(stop.isSet() && queue.empty)) {
+      const job = await queue.getAsync({ timeout: 20 });
+      if (job === undefined) continue;
+      checksum += job.job;
+      done.add(1);
+      n++;
+    }
+    console.log(`consumer ${id} (pid ${process.pid}): processed ${n} jobs (checksum ${checksum}) until the stop event`);
   }
 } else if (role === 'observe') {
   const workers = Number(rest[0]);

@@ -8,6 +8,10 @@
 // with CPython's own SharedMemory. The coordinator checks the merged histogram against
 // one it computes itself.
 //
+// Part three: a pipeline. Two producers and two consumers, all started together by a
+// Barrier, pass jobs (structured-clone objects) through a Queue; the coordinator raises
+// an Event to stop the consumers once the producers are done and the queue is drained.
+//
 // Part two: a Value counter that every worker increments, a record of two numbers that
 // must always sum to zero, updated only under its lock, and a worker that the coordinator
 // SIGKILLs while it holds that lock. The others get the lock within a second, are told
@@ -19,7 +23,7 @@
 //   8256   DATA bytes   the input
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { SharedArray, SharedMemory, Value } from 'shmkit';
+import { Barrier, Event, Queue, SharedArray, SharedMemory, Value } from 'shmkit';
 
 const WORKERS = 4;
 const DATA = 32 * 2 ** 20;
@@ -113,4 +117,27 @@ try {
   if (hits.value !== 3 * 100_000 + 1000 || a + b !== 0) process.exitCode = 1;
 } finally {
   for (const o of [hits, record]) { o.close(); o.unlink(); }
+}
+
+console.log('\n--- part three: a pipeline through a Queue, started by a Barrier, stopped by an Event\n');
+const JOBS = 20_000;
+const queue = Queue.create({ capacity: 256, maxMessageSize: 256, unlinkOnExit: true });
+const start = Barrier.create({ parties: 5, unlinkOnExit: true });
+const stop = Event.create({ unlinkOnExit: true });
+const done = Value.create({ type: 'uint32', unlinkOnExit: true });
+try {
+  const names = [queue.name, start.name, stop.name, done.name];
+  const producers = [0, 1].map((p) => run(process.execPath, [worker, 'produce', ...names, String(p), String(JOBS / 2)]));
+  const consumers = [0, 1].map((c) => run(process.execPath, [worker, 'consume', ...names, String(c)]));
+  const index = await start.waitAsync({ timeout: 30_000 });
+  console.log(`coordinator: all five parties at the barrier (the coordinator's arrival index: ${index}); go`);
+  for (const out of await Promise.all(producers)) process.stdout.write(out);
+  while (!queue.empty) await new Promise((r) => setTimeout(r, 5));
+  stop.set();
+  console.log('coordinator: producers done and queue drained: stop event set');
+  for (const out of await Promise.all(consumers)) process.stdout.write(out);
+  console.log(`coordinator: ${done.value} of ${JOBS} jobs processed exactly once: ${done.value === JOBS ? 'yes' : 'NO'}`);
+  if (done.value !== JOBS) process.exitCode = 1;
+} finally {
+  for (const o of [queue, start, stop, done]) { o.close(); o.unlink(); }
 }
