@@ -9,6 +9,7 @@ export { Semaphore, BoundedSemaphore, type SemaphoreOptions } from './semaphore.
 export { Event } from './event.js';
 export { Condition, type ConditionOptions } from './condition.js';
 export { Queue, type QueueOptions, type QueueCodec, type QueueMessage } from './queue.js';
+export { Pipe, type PipeOptions } from './pipe.js';
 export { Barrier, type BarrierOptions, type BarrierLocalOptions } from './barrier.js';
 export { Value, type ValueOptions } from './value.js';
 export { SharedArray, type SharedArrayOptions, type ArrayOf } from './shared-array.js';

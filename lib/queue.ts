@@ -112,10 +112,10 @@ export class Queue extends SharedObject {
   readonly #stride: number; // int32s per slot
 
   /** @internal */
-  constructor(token: symbol, shm: SharedMemory, area: ArrayBuffer) {
+  constructor(token: symbol, shm: SharedMemory, area: ArrayBuffer, owns = true) {
     if (token !== construct) throw new TypeError('Queue cannot be constructed directly: use Queue.create() or Queue.open()');
     const w = new Int32Array(area, 0, area.byteLength >> 2);
-    super(shm, true, w);
+    super(shm, owns, w);
     this.capacity = w[CAPACITY]!;
     this.maxMessageSize = w[DATA_SIZE]!;
     this.codec = CODECS[w[CODEC]!] ?? 'auto';
@@ -132,17 +132,15 @@ export class Queue extends SharedObject {
     const size = opts.maxMessageSize === undefined ? 65536 : validateInteger(opts.maxMessageSize, 'options.maxMessageSize', 1, LENGTH_MASK, Queue.create);
     const codec = opts.codec === undefined ? 0 : CODECS.indexOf(opts.codec);
     if (codec < 0) throw invalidArgValue('options.codec', opts.codec, `must be one of ${CODECS.join(', ')}`, Queue.create);
-    const stride = 16 + Math.ceil(size / 8) * 8;
-    const payload = SLOTS * 4 + capacity * stride;
-    if (payload > Number.MAX_SAFE_INTEGER) throw outOfRange('options.capacity × options.maxMessageSize', 'smaller', payload, Queue.create);
-    const shm = createTyped(opts, { kind: 'Queue', payloadLength: payload, elementType: codec, elementCount: capacity }, (area) => {
-      const w = new Int32Array(area, 0, SLOTS);
-      w[CAPACITY] = capacity;
-      w[DATA_SIZE] = size;
-      w[CODEC] = codec;
-      for (let i = 0; i < capacity; i++) new Int32Array(area, SLOTS * 4 + i * stride, 1)[0] = i << 2;
-    });
+    const payload = ringBytes(capacity, size);
+    const shm = createTyped(opts, { kind: 'Queue', payloadLength: payload, elementType: codec, elementCount: capacity },
+      (area) => initRing(area, 0, capacity, size, codec));
     return new Queue(construct, shm, shm.view(64, payload));
+  }
+
+  /** @internal A ring inside another object's segment (Pipe); the segment is not its to close. */
+  static within(shm: SharedMemory, area: ArrayBuffer): Queue {
+    return new Queue(construct, shm, area, false);
   }
 
   /** Opens a named queue. */
@@ -312,6 +310,31 @@ export class Queue extends SharedObject {
         Atomics.sub(w, CONSUMERS_WAITING, 1);
       }
       w = this.openWords(this.getAsync);
+    }
+  }
+
+  /** @internal Sleeps (blocking) until a message may be there, the queue ended, or `ms` passed. */
+  waitReadable(ms: number): void {
+    const w = this.openWords(this.get);
+    if (this.#spin(w, true)) return;
+    Atomics.add(w, CONSUMERS_WAITING, 1);
+    const ev = Atomics.load(w, DATA_EVENTS);
+    try {
+      if (this.#noData(w)) native.wait(w, DATA_EVENTS, ev, ms);
+    } finally {
+      Atomics.sub(w, CONSUMERS_WAITING, 1);
+    }
+  }
+
+  /** @internal The async form of waitReadable. */
+  async waitReadableAsync(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    const w = this.openWords(this.getAsync);
+    Atomics.add(w, CONSUMERS_WAITING, 1);
+    const ev = Atomics.load(w, DATA_EVENTS);
+    try {
+      if (this.#noData(w)) await startWait(w, DATA_EVENTS, ev, ms, signal);
+    } finally {
+      Atomics.sub(w, CONSUMERS_WAITING, 1);
     }
   }
 
@@ -513,6 +536,21 @@ export class Queue extends SharedObject {
   }
 
   #anonymous = -1;
+}
+
+/** Bytes of a ring of `capacity` slots (a power of two) for messages of up to `size` bytes. */
+export function ringBytes(capacity: number, size: number): number {
+  return SLOTS * 4 + capacity * (16 + Math.ceil(size / 8) * 8);
+}
+
+/** Initializes the zero-filled bytes of `area` from `byteOffset` as an empty ring. */
+export function initRing(area: ArrayBuffer, byteOffset: number, capacity: number, size: number, codec: number): void {
+  const w = new Int32Array(area, byteOffset, SLOTS);
+  w[CAPACITY] = capacity;
+  w[DATA_SIZE] = size;
+  w[CODEC] = codec;
+  const stride = 16 + Math.ceil(size / 8) * 8;
+  for (let i = 0; i < capacity; i++) new Int32Array(area, byteOffset + SLOTS * 4 + i * stride, 1)[0] = i << 2;
 }
 
 const NONE = Symbol('none');

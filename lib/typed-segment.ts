@@ -24,7 +24,7 @@ export const HEADER_SIZE = 64;
 /** Kinds of typed segment. Numbers are part of the on-memory format: never reuse one. */
 export const KIND = {
   Lock: 1, Value: 2, SharedArray: 3, RLock: 4, Semaphore: 5, BoundedSemaphore: 6, Event: 7, Condition: 8,
-  Barrier: 9, Queue: 10,
+  Barrier: 9, Queue: 10, Pipe: 11,
 } as const;
 export type KindName = keyof typeof KIND;
 

@@ -1,0 +1,274 @@
+// Pipe: Python's multiprocessing.Pipe(), by name, between two unrelated processes. The
+// process that creates it holds one end; the one process that opens it holds the other.
+// Built on Queue rings in one segment (one per direction; one ring when not duplex), so
+// it inherits their speed and their crash safety.
+//
+// Layout of the payload (after the 64-byte typed-segment header):
+//   0    int32  owner id (lock.ts) of the creating end's thread
+//   4    int32  owner id of the opening end's thread; 0 while nobody has opened it
+//   8    int32  1 once the creating end has closed
+//   12   int32  1 once the opening end has closed
+//   16   int32  duplex (1) or one-way (0: the creating end receives, the opening end sends)
+//   20   int32  the size in bytes of each ring
+//   64   ring: messages from the opening end to the creating end (queue.ts layout)
+//   64+r ring: messages from the creating end to the opening end (duplex only)
+// A receiver that has waited a while checks the other end: closed, or its thread gone,
+// with nothing left to read, is the end of the stream (`ERR_SHMKIT_PIPE_CLOSED`, Python's
+// EOFError), never a hang. Sending to an end that is gone is the same error (BrokenPipe).
+import { type CodedError } from './errors.js';
+import { LIVENESS_MS, ME, validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { native } from './native.js';
+import { initRing, Queue, ringBytes, type QueueMessage } from './queue.js';
+import { SharedMemory } from './shared-memory.js';
+import { SharedObject } from './shared-object.js';
+import { createTyped, openTyped, type CreateTyped } from './typed-segment.js';
+import { validateBoolean, validateInteger, validateOptions } from './validate.js';
+
+const CREATOR = 0;
+const OPENER = 1;
+const CREATOR_CLOSED = 2;
+const OPENER_CLOSED = 3;
+const DUPLEX = 4;
+const RING = 5;
+const CONTROL = 64;
+
+/** Options of {@link Pipe.create}. */
+export interface PipeOptions extends CreateTyped {
+  /** Both ends send and receive (default). `false`: the creating end only receives. */
+  duplex?: boolean | undefined;
+  /** Messages in flight per direction (default 64, rounded up to a power of two). */
+  capacity?: number | undefined;
+  /** The largest message in bytes (default 65536). */
+  maxMessageSize?: number | undefined;
+}
+
+const construct = Symbol('Pipe.construct');
+
+function pipeError(message: string, code: string, caller: Function): CodedError {
+  const error = new Error(message) as Error & CodedError;
+  error.code = code;
+  Error.captureStackTrace(error, caller);
+  return error;
+}
+
+const gone = (caller: Function): CodedError =>
+  pipeError('The other end of the pipe has closed, or its process has died', 'ERR_SHMKIT_PIPE_CLOSED', caller);
+
+/** One end of a named pipe. */
+export class Pipe extends SharedObject {
+  /** Whether both ends send and receive. */
+  readonly duplex: boolean;
+  readonly #creator: boolean;
+  readonly #in: Queue | undefined;
+  readonly #out: Queue | undefined;
+
+  /** @internal */
+  constructor(token: symbol, shm: SharedMemory, creator: boolean) {
+    if (token !== construct) throw new TypeError('Pipe cannot be constructed directly: use Pipe.create() or Pipe.open()');
+    const control = new Int32Array(shm.view(64, CONTROL));
+    super(shm, true, control);
+    this.#creator = creator;
+    this.duplex = control[DUPLEX] === 1;
+    const ring = control[RING]!;
+    const toCreator = Queue.within(shm, shm.view(64 + CONTROL, ring));
+    const toOpener = this.duplex ? Queue.within(shm, shm.view(64 + CONTROL + ring, ring)) : undefined;
+    this.#in = creator ? toCreator : toOpener;
+    this.#out = creator ? toOpener : toCreator;
+  }
+
+  /** Creates a named pipe and returns the creating end. `EEXIST` if the name is taken. */
+  static create(options?: PipeOptions): Pipe {
+    const opts = validateOptions(options, 'options', Pipe.create) as PipeOptions;
+    const duplex = opts.duplex === undefined ? true : validateBoolean(opts.duplex, 'options.duplex', Pipe.create);
+    const asked = opts.capacity === undefined ? 64 : validateInteger(opts.capacity, 'options.capacity', 1, 2 ** 20, Pipe.create);
+    const capacity = 2 ** Math.ceil(Math.log2(asked));
+    const size = opts.maxMessageSize === undefined ? 65536 : validateInteger(opts.maxMessageSize, 'options.maxMessageSize', 1, 2 ** 30 - 1, Pipe.create);
+    const ring = ringBytes(capacity, size);
+    const rings = duplex ? 2 : 1;
+    const shm = createTyped(opts, { kind: 'Pipe', payloadLength: CONTROL + ring * rings, elementType: duplex ? 1 : 0, elementCount: capacity }, (area) => {
+      const control = new Int32Array(area, 0, CONTROL / 4);
+      control[CREATOR] = ME;
+      control[DUPLEX] = duplex ? 1 : 0;
+      control[RING] = ring;
+      for (let r = 0; r < rings; r++) initRing(area, CONTROL + r * ring, capacity, size, 0);
+    });
+    return new Pipe(construct, shm, true);
+  }
+
+  /**
+   * Opens the other end of a named pipe. A pipe has two ends: `ERR_SHMKIT_PIPE_BUSY` if a
+   * live thread already holds the opening end (one whose holder died can be taken over).
+   */
+  static open(name: string): Pipe {
+    const { shm, header } = openTyped(name, 'Pipe', Pipe.open);
+    try {
+      const control = new Int32Array(shm.view(64, CONTROL));
+      const ring = control[RING]!;
+      if (CONTROL + ring * (control[DUPLEX] === 1 ? 2 : 1) > header.payloadLength) {
+        throw pipeError(`'${name}' has a damaged pipe header`, 'ERR_SHMKIT_KIND', Pipe.open);
+      }
+      if (Atomics.load(control, OPENER_CLOSED) === 1) {
+        throw pipeError(`The opening end of pipe '${name}' was closed; a pipe is not reopened`, 'ERR_SHMKIT_PIPE_CLOSED', Pipe.open);
+      }
+      for (;;) {
+        const holder = Atomics.load(control, OPENER);
+        if (holder !== 0 && native.ownerAlive(holder)) {
+          throw pipeError(`The other end of pipe '${name}' is already open`, 'ERR_SHMKIT_PIPE_BUSY', Pipe.open);
+        }
+        if (Atomics.compareExchange(control, OPENER, holder, ME) === holder) break;
+      }
+      return new Pipe(construct, shm, false);
+    } catch (error) {
+      shm.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Sends a message (bytes, a string or any structured-clone value), waiting while the
+   * pipe is full. `ERR_SHMKIT_PIPE_CLOSED` if the other end has closed or died.
+   */
+  send(message: QueueMessage): void {
+    const out = this.#sender(this.send);
+    for (;;) {
+      if (this.#peerClosed()) throw gone(this.send);
+      if (out.put(message, { timeout: LIVENESS_MS })) return;
+      if (this.#peerDead()) throw gone(this.send);
+    }
+  }
+
+  /** The async form of {@link send}: never blocks the event loop. */
+  async sendAsync(message: QueueMessage, options?: { signal?: AbortSignal | undefined }): Promise<void> {
+    const out = this.#sender(this.sendAsync);
+    const signal = validateSignal(validateOptions(options, 'options', this.sendAsync).signal, this.sendAsync);
+    for (;;) {
+      if (this.#peerClosed()) throw gone(this.sendAsync);
+      if (await out.putAsync(message, { timeout: LIVENESS_MS, signal })) return;
+      if (this.#peerDead()) throw gone(this.sendAsync);
+    }
+  }
+
+  /**
+   * Receives the next message, waiting (blocking) for one. `ERR_SHMKIT_PIPE_CLOSED`
+   * once the other end has closed or died and every message it sent has been read.
+   */
+  recv(): QueueMessage {
+    const inbox = this.#receiver(this.recv);
+    try {
+      for (;;) {
+        const message = inbox.get({ timeout: LIVENESS_MS });
+        if (message !== undefined) return message;
+        if (this.#peerDead()) return this.#last(inbox, this.recv);
+      }
+    } catch (error) {
+      throw this.#translate(error, this.recv);
+    }
+  }
+
+  /** The async form of {@link recv}: never blocks the event loop. */
+  async recvAsync(options?: { signal?: AbortSignal | undefined }): Promise<QueueMessage> {
+    const inbox = this.#receiver(this.recvAsync);
+    const signal = validateSignal(validateOptions(options, 'options', this.recvAsync).signal, this.recvAsync);
+    try {
+      for (;;) {
+        const message = await inbox.getAsync({ timeout: LIVENESS_MS, signal });
+        if (message !== undefined) return message;
+        if (this.#peerDead()) return this.#last(inbox, this.recvAsync);
+      }
+    } catch (error) {
+      throw this.#translate(error, this.recvAsync);
+    }
+  }
+
+  /**
+   * Whether a message is waiting, within `timeout` ms (default 0: look, do not wait).
+   * True also when the other end is gone, as Python's poll() is: recv() then says so.
+   */
+  poll(options?: AcquireOptions): boolean {
+    const inbox = this.#receiver(this.poll);
+    const timeout = options === undefined ? 0 : validateTimeout(validateOptions(options, 'options', this.poll).timeout, this.poll);
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      if (!inbox.empty || inbox.ended || this.#peerClosed()) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return this.#peerDead();
+      inbox.waitReadable(Math.min(left, LIVENESS_MS));
+      if (inbox.empty && this.#peerDead()) return true;
+    }
+  }
+
+  /** The async form of {@link poll}: never blocks the event loop. */
+  async pollAsync(options?: AcquireAsyncOptions): Promise<boolean> {
+    const inbox = this.#receiver(this.pollAsync);
+    const opts = validateOptions(options, 'options', this.pollAsync);
+    const timeout = opts.timeout === undefined ? 0 : validateTimeout(opts.timeout, this.pollAsync);
+    const signal = validateSignal(opts.signal, this.pollAsync);
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (!inbox.empty || inbox.ended || this.#peerClosed()) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return this.#peerDead();
+      await inbox.waitReadableAsync(Math.min(left, LIVENESS_MS), signal);
+      if (inbox.empty && this.#peerDead()) return true;
+    }
+  }
+
+  /** Yields messages until the other end has closed (or died) and everything was read. */
+  async *[Symbol.asyncIterator](): AsyncIterator<QueueMessage> {
+    for (;;) {
+      try {
+        yield await this.recvAsync();
+      } catch (error) {
+        if ((error as CodedError).code === 'ERR_SHMKIT_PIPE_CLOSED') return;
+        throw error;
+      }
+    }
+  }
+
+  /** Closes this end: the other end's recv() reports the end once it has read what was sent. */
+  override close(): void {
+    if (this.closed) return;
+    const control = this.words!;
+    Atomics.store(control, this.#creator ? CREATOR_CLOSED : OPENER_CLOSED, 1);
+    this.#out?.end(); // wakes the other end, and tells it nothing more will come
+    this.#in?.close();
+    this.#out?.close();
+    super.close();
+  }
+
+  #sender(caller: Function): Queue {
+    this.openWords(caller);
+    if (this.#out === undefined) throw pipeError('This end of a one-way pipe only receives', 'ERR_SHMKIT_PIPE_DIRECTION', caller);
+    return this.#out;
+  }
+
+  #receiver(caller: Function): Queue {
+    this.openWords(caller);
+    if (this.#in === undefined) throw pipeError('This end of a one-way pipe only sends', 'ERR_SHMKIT_PIPE_DIRECTION', caller);
+    return this.#in;
+  }
+
+  /** Whether the other end has closed (a flag: cheap). */
+  #peerClosed(): boolean {
+    return Atomics.load(this.words!, this.#creator ? OPENER_CLOSED : CREATOR_CLOSED) === 1;
+  }
+
+  /** Whether the other end's thread no longer exists (a look at the OS: only after a quiet spell). */
+  #peerDead(): boolean {
+    const peer = Atomics.load(this.words!, this.#creator ? OPENER : CREATOR);
+    return peer !== 0 && peer !== ME && !native.ownerAlive(peer);
+  }
+
+  /** The other end died: whatever it sent before is still delivered, then the end. */
+  #last(inbox: Queue, caller: Function): QueueMessage {
+    const message = inbox.tryGet();
+    if (message === undefined) throw gone(caller);
+    return message;
+  }
+
+  /** A drained, ended inbox is the other end's close. */
+  #translate(error: unknown, caller: Function): unknown {
+    return (error as CodedError).code === 'ERR_SHMKIT_QUEUE_ENDED' ? gone(caller) : error;
+  }
+}
