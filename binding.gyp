@@ -2,12 +2,12 @@
   "targets": [
     {
       "target_name": "shmkit",
-      "sources": ["native/addon.cc", "native/wait.cc", "native/async-wait-threads.cc"],
+      "sources": ["native/addon.cc", "native/wait.cc", "native/async-wait-threads.cc", "native/named-semaphore.cc"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "conditions": [
-        ["OS!='win'", { "sources": ["native/unix/segment.cc"] }],
+        ["OS!='win'", { "sources": ["native/unix/segment.cc", "native/unix/semaphore.cc"] }],
         ["OS=='linux'", {
           "sources": ["native/unix/futex-linux.cc", "native/unix/thread-linux.cc", "native/unix/async-wait-io_uring.cc"],
           "libraries": ["-lrt", "-lpthread"]

@@ -2,9 +2,9 @@
 // of the library, so a program that mixes import and require() still has one registry
 // of unlinkOnExit names, one table of pending waits and one loaded addon.
 export {
-  SharedMemory, Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, Queue, Pipe,
+  SharedMemory, Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, Queue, Pipe, NamedSemaphore,
   Value, SharedArray, ShareableList, wait, waitAsync, notify, waitBackend,
-  type PipeOptions, type QueueOptions, type QueueCodec, type QueueMessage, type SemaphoreOptions, type ConditionOptions, type BarrierOptions, type BarrierLocalOptions,
+  type NamedSemaphoreOptions, type PipeOptions, type QueueOptions, type QueueCodec, type QueueMessage, type SemaphoreOptions, type ConditionOptions, type BarrierOptions, type BarrierLocalOptions,
   type CreateOptions, type OpenOptions, type LockOptions, type AcquireOptions, type AcquireAsyncOptions,
   type ValueOptions, type SharedArrayOptions, type ArrayOf, type WaitResult, type WaitAsyncOptions,
   type ShareableValue, type TaggedNumber, type ShareableListOptions, type ShareableListOpenOptions, type TrailingNulPolicy,

@@ -7,6 +7,7 @@ export { SharedMemory, type CreateOptions, type OpenOptions } from './shared-mem
 export { Lock, RLock, type LockOptions, type AcquireOptions, type AcquireAsyncOptions } from './lock.js';
 export { Semaphore, BoundedSemaphore, type SemaphoreOptions } from './semaphore.js';
 export { Event } from './event.js';
+export { NamedSemaphore, type NamedSemaphoreOptions } from './named-semaphore.js';
 export { Condition, type ConditionOptions } from './condition.js';
 export { Queue, type QueueOptions, type QueueCodec, type QueueMessage } from './queue.js';
 export { Pipe, type PipeOptions } from './pipe.js';

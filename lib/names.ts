@@ -12,7 +12,7 @@ export const MAX_NAME_BYTES: number = native.maxNameBytes;
  * Validates a user-supplied name and returns it in canonical form (no leading slash).
  * `caller` is the public function to blame in the stack trace.
  */
-export function canonicalName(name: unknown, caller: Function, argName = 'name'): string {
+export function canonicalName(name: unknown, caller: Function, argName = 'name', maxBytes = MAX_NAME_BYTES): string {
   if (typeof name !== 'string') throw invalidArgType(argName, 'of type string', name, caller);
   const bare = name.startsWith('/') ? name.slice(1) : name;
   const problem =
@@ -21,7 +21,7 @@ export function canonicalName(name: unknown, caller: Function, argName = 'name')
     : bare.includes('\0') ? 'must not contain NUL characters'
     : bare === '.' || bare === '..' ? "must not be '.' or '..'"
     : !bare.isWellFormed() ? 'must be well-formed Unicode (no lone surrogates)'
-    : Buffer.byteLength(bare) > MAX_NAME_BYTES ? `must be at most ${MAX_NAME_BYTES} bytes of UTF-8 on ${process.platform}`
+    : Buffer.byteLength(bare) > maxBytes ? `must be at most ${maxBytes} bytes of UTF-8 on ${process.platform}`
     : undefined;
   if (problem) throw invalidArgValue(argName, name, problem, caller);
   return bare;

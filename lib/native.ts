@@ -19,6 +19,18 @@ export interface NativeSegment {
 /** What the addon's wait functions return: index into WAIT_RESULTS (lib/wait.ts). */
 export type NativeWaitResult = 0 | 1 | 2 | 3;
 
+/** A named OS semaphore, as the addon hands it out. */
+export interface NativeSemaphore {
+  /** 0 acquired, 2 timed out. */
+  wait(timeout: number): NativeWaitResult;
+  tryWait(): boolean;
+  /** Reports through the wait callback with `id`. */
+  waitAsync(timeout: number, id: number): void;
+  post(): void;
+  value(): number;
+  close(): void;
+}
+
 export interface Native {
   create(name: string, size: number, mode: number): NativeSegment;
   open(name: string, readOnly: boolean): NativeSegment;
@@ -42,6 +54,11 @@ export interface Native {
   /** This thread's owner id for lock words (30 bits). */
   ownerId(): number;
   ownerAlive(ownerId: number): boolean;
+
+  openSemaphore(name: string, create: boolean, mode: number, value: number): NativeSemaphore;
+  unlinkSemaphore(name: string): void;
+  cancelSemaphoreWait(id: number): void;
+  readonly maxSemaphoreNameBytes: number;
 }
 
 function load(): Native {

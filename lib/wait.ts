@@ -96,12 +96,21 @@ export function waitAsync(int32Array: Int32Array, index: number, expected: numbe
 /** @internal Starts an async wait on a slot already validated. */
 export function startWait(array: Int32Array, index: number, value: number, ms: number,
   signal: AbortSignal | undefined): Promise<WaitResult> {
+  return startNative((id) => native.waitAsyncStart(array, index, value, ms, id), native.waitAsyncCancel, signal);
+}
+
+/**
+ * @internal Starts any asynchronous native operation that reports through the addon's
+ * completion channel: `start(id)` begins it, `cancel(id)` asks it to stop on abort.
+ */
+export function startNative(start: (id: number) => void, cancel: (id: number) => void,
+  signal: AbortSignal | undefined): Promise<WaitResult> {
   const id = nextId++;
   return new Promise<WaitResult>((resolve, reject) => {
-    native.waitAsyncStart(array, index, value, ms, id);
+    start(id);
     const onAbort = (): void => {
       pending.delete(id);
-      native.waitAsyncCancel(id);
+      cancel(id);
       reject(signal!.reason);
     };
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -24,6 +24,36 @@ void ThrowCoded(Napi::Env env, Napi::Error error, const char* code) {
   error.ThrowAsJavaScriptException();
 }
 
+// lib/errors.ts turns this into a Node system error (code name, libuv errno, message),
+// because only JavaScript can reach Node's own table of error names and messages.
+void ThrowOsError(Napi::Env env, const OsError& err, const std::string& name) {
+  Napi::Error error = Napi::Error::New(env, std::string(err.syscall) + " failed for '" + name +
+                                                "': " + std::strerror(err.code));
+  error.Set("errno", Napi::Number::New(env, err.code));
+  error.Set("syscall", Napi::String::New(env, err.syscall));
+  error.Set("osError", Napi::Boolean::New(env, true));
+  error.ThrowAsJavaScriptException();
+}
+
+// The JavaScript layer validates names first; this is the second line, for anything the
+// OS will see: UTF-8, no NUL, no slash, not "." or "..", not empty, not too long.
+bool ValidateName(Napi::Env env, const Napi::Value& value, size_t maxBytes, std::string* out) {
+  if (!value.IsString()) {
+    ThrowCoded(env, Napi::TypeError::New(env, "The \"name\" argument must be of type string"), "ERR_INVALID_ARG_TYPE");
+    return false;
+  }
+  std::string name = value.As<Napi::String>().Utf8Value();
+  bool bad = name.empty() || name == "." || name == ".." || name.size() > maxBytes ||
+             name.find('/') != std::string::npos || name.find('\0') != std::string::npos;
+  if (bad) {
+    ThrowCoded(env, Napi::TypeError::New(env, "The argument 'name' is not a valid segment name"),
+               "ERR_INVALID_ARG_VALUE");
+    return false;
+  }
+  *out = std::move(name);
+  return true;
+}
+
 namespace {
 
 // Every integer a JavaScript number holds exactly.
@@ -48,36 +78,6 @@ void ThrowTypeError(Napi::Env env, const std::string& message) {
 
 void ThrowRangeError(Napi::Env env, const std::string& message) {
   ThrowCoded(env, Napi::RangeError::New(env, message), "ERR_OUT_OF_RANGE");
-}
-
-// lib/errors.ts turns this into a Node system error (code name, libuv errno, message),
-// because only JavaScript can reach Node's own table of error names and messages.
-void ThrowOsError(Napi::Env env, const OsError& err, const std::string& name) {
-  Napi::Error error = Napi::Error::New(env, std::string(err.syscall) + " failed for '" + name +
-                                                "': " + std::strerror(err.code));
-  error.Set("errno", Napi::Number::New(env, err.code));
-  error.Set("syscall", Napi::String::New(env, err.syscall));
-  error.Set("osError", Napi::Boolean::New(env, true));
-  error.ThrowAsJavaScriptException();
-}
-
-// The JavaScript layer validates names first; this is the second line, for anything the
-// OS will see: UTF-8, no NUL, no slash, not "." or "..", not empty, not too long.
-bool ValidateName(Napi::Env env, const Napi::Value& value, std::string* out) {
-  if (!value.IsString()) {
-    ThrowTypeError(env, "The \"name\" argument must be of type string");
-    return false;
-  }
-  std::string name = value.As<Napi::String>().Utf8Value();
-  bool bad = name.empty() || name == "." || name == ".." || name.size() > MaxNameBytes() ||
-             name.find('/') != std::string::npos || name.find('\0') != std::string::npos;
-  if (bad) {
-    ThrowCoded(env, Napi::TypeError::New(env, "The argument 'name' is not a valid segment name"),
-               "ERR_INVALID_ARG_VALUE");
-    return false;
-  }
-  *out = std::move(name);
-  return true;
 }
 
 bool ValidateInteger(Napi::Env env, const Napi::Value& value, const char* what, uint64_t* out) {
@@ -267,7 +267,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name;
   uint64_t size, mode;
-  if (!ValidateName(env, info[0], &name)) return env.Undefined();
+  if (!ValidateName(env, info[0], MaxNameBytes(), &name)) return env.Undefined();
   if (!ValidateInteger(env, info[1], "size", &size)) return env.Undefined();
   if (!ValidateInteger(env, info[2], "mode", &mode)) return env.Undefined();
   if (size == 0) {
@@ -291,7 +291,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name;
-  if (!ValidateName(env, info[0], &name)) return env.Undefined();
+  if (!ValidateName(env, info[0], MaxNameBytes(), &name)) return env.Undefined();
   Mapping m;
   OsError err;
   if (!SegmentOpen(name, info[1].ToBoolean().Value(), &m, &err)) {
@@ -304,7 +304,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 Napi::Value Unlink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name;
-  if (!ValidateName(env, info[0], &name)) return env.Undefined();
+  if (!ValidateName(env, info[0], MaxNameBytes(), &name)) return env.Undefined();
   OsError err;
   if (!SegmentUnlink(name, &err)) ThrowOsError(env, err, name);
   return env.Undefined();
@@ -313,7 +313,7 @@ Napi::Value Unlink(const Napi::CallbackInfo& info) {
 Napi::Value Exists(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name;
-  if (!ValidateName(env, info[0], &name)) return env.Undefined();
+  if (!ValidateName(env, info[0], MaxNameBytes(), &name)) return env.Undefined();
   bool exists = false;
   OsError err;
   if (!SegmentExists(name, &exists, &err)) {
@@ -328,6 +328,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->segmentConstructor = Napi::Persistent(Segment::Define(env));
   env.SetInstanceData(data);
   InitWait(env, exports, data);
+  InitSemaphore(env, exports);
   exports.Set("create", Napi::Function::New<Create>(env, "create"));
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("unlink", Napi::Function::New<Unlink>(env, "unlink"));

@@ -89,6 +89,26 @@ class AsyncWaits {
 // The portable mechanism: a thread per pending wait, built on WaitAddress.
 AsyncWaits* CreateThreadAsyncWaits(AsyncWaits::Done done, void* context);
 
+// --- Named OS semaphores ------------------------------------------------------------------
+
+// A semaphore any program can open by name (POSIX sem_open: "/name"; on Linux the file
+// /dev/shm/sem.name). Opaque; closed with SemaphoreClose.
+struct NamedSemaphore;
+
+// Creates (O_CREAT | O_EXCL, `mode`, initial `value`) or opens an existing one.
+NamedSemaphore* SemaphoreOpen(const std::string& name, bool create, uint32_t mode, uint32_t value,
+                              OsError* err);
+// Decrements, waiting up to timeoutNs (negative: no limit). kOk, or kTimedOut; errors
+// other than a time-out are reported through `err` with kNotEqual.
+WaitResult SemaphoreWait(NamedSemaphore* sem, int64_t timeoutNs, OsError* err);
+bool SemaphoreTryWait(NamedSemaphore* sem, bool* acquired, OsError* err);
+bool SemaphorePost(NamedSemaphore* sem, OsError* err);
+bool SemaphoreValue(NamedSemaphore* sem, int* value, OsError* err);
+void SemaphoreClose(NamedSemaphore* sem);
+bool SemaphoreUnlink(const std::string& name, OsError* err);
+// The longest semaphore name, in UTF-8 bytes (Linux: the file name less "sem.").
+size_t MaxSemaphoreNameBytes();
+
 // --- Identity and liveness of threads ----------------------------------------------------
 
 // The id a lock records as its owner: a positive number of at most 30 bits (lock words

@@ -31,15 +31,6 @@ bool Address(const Napi::CallbackInfo& info, uint32_t** addr) {
   return true;
 }
 
-// Milliseconds, as Atomics.wait takes them (NaN and +Infinity: no limit; below 0: 0),
-// to nanoseconds, -1 meaning no limit.
-int64_t TimeoutNs(const Napi::Value& value) {
-  double ms = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : INFINITY;
-  if (std::isnan(ms) || ms >= 9.2e12) return -1;  // beyond ~290 years: no limit
-  if (ms <= 0) return 0;
-  return static_cast<int64_t>(ms * 1e6);
-}
-
 uint32_t Expected(const Napi::Value& value) {
   return static_cast<uint32_t>(value.As<Napi::Number>().Int32Value());
 }
@@ -79,8 +70,19 @@ void Deliver(Napi::Env env, AddonData* data) {
   if (data->pending == 0) data->deliver.Unref(env);
 }
 
+}  // namespace
+
+// Milliseconds, as Atomics.wait takes them (NaN and +Infinity: no limit; below 0: 0),
+// to nanoseconds, -1 meaning no limit.
+int64_t TimeoutNs(const Napi::Value& value) {
+  double ms = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : INFINITY;
+  if (std::isnan(ms) || ms >= 9.2e12) return -1;  // beyond ~290 years: no limit
+  if (ms <= 0) return 0;
+  return static_cast<int64_t>(ms * 1e6);
+}
+
 // Called by the platform's mechanism, on any thread.
-void OnDone(void* context, uint64_t id, WaitResult result) {
+void ReportAsync(void* context, uint64_t id, WaitResult result) {
   auto* data = static_cast<AddonData*>(context);
   std::lock_guard<std::mutex> lock(data->completedMu);
   data->completed.emplace_back(id, result);
@@ -89,9 +91,16 @@ void OnDone(void* context, uint64_t id, WaitResult result) {
   data->deliver.NonBlockingCall([data](Napi::Env env, Napi::Function) { Deliver(env, data); });
 }
 
+void AsyncStarted(Napi::Env env) {
+  auto* data = env.GetInstanceData<AddonData>();
+  if (data->pending++ == 0) data->deliver.Ref(env);
+}
+
+namespace {
+
 AsyncWaits* Waits(Napi::Env env) {
   auto* data = env.GetInstanceData<AddonData>();
-  if (data->waits == nullptr) data->waits = AsyncWaits::Create(OnDone, data);
+  if (data->waits == nullptr) data->waits = AsyncWaits::Create(ReportAsync, data);
   return data->waits;
 }
 
@@ -105,7 +114,6 @@ Napi::Value WaitAsyncStart(const Napi::CallbackInfo& info) {
     ThrowCoded(env, Napi::RangeError::New(env, "bad wait id"), "ERR_OUT_OF_RANGE");
     return env.Undefined();
   }
-  auto* data = env.GetInstanceData<AddonData>();
   if (!Waits(env)->Start(static_cast<uint64_t>(id), addr, Expected(info[2]), TimeoutNs(info[3]))) {
     Napi::Error error = Napi::Error::New(env, "could not start an asynchronous wait");
     error.Set("errno", Napi::Number::New(env, errno));
@@ -114,7 +122,7 @@ Napi::Value WaitAsyncStart(const Napi::CallbackInfo& info) {
     error.ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (data->pending++ == 0) data->deliver.Ref(env);
+  AsyncStarted(env);
   return env.Undefined();
 }
 

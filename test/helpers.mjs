@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SharedMemory } from 'shmkit';
+import { NamedSemaphore, SharedMemory } from 'shmkit';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -36,15 +36,25 @@ export function unlinkQuietly(name) {
   }
 }
 
+/** This file's segments and named semaphores (Linux keeps the latter as sem.<name>) still in /dev/shm. */
 function leftovers() {
   if (!existsSync('/dev/shm')) return [];
-  return readdirSync('/dev/shm').filter((f) => f.startsWith(prefix));
+  return readdirSync('/dev/shm').filter((f) => f.startsWith(prefix) || f.startsWith(`sem.${prefix}`));
+}
+
+function removeLeftover(file) {
+  if (!file.startsWith('sem.')) return unlinkQuietly(file);
+  try {
+    NamedSemaphore.unlink(file.slice(4));
+  } catch (error) {
+    if (error.code !== 'ENOENT') throw error;
+  }
 }
 
 after(() => {
   for (const name of made) unlinkQuietly(name);
   const left = leftovers();
-  for (const name of left) unlinkQuietly(name);
+  for (const file of left) removeLeftover(file);
   assert.deepEqual(left, [], 'segments left in /dev/shm by this test file');
 });
 

@@ -1,0 +1,142 @@
+// NamedSemaphore: a real OS named semaphore (POSIX sem_open), so that programs that are
+// not shmkit — C code, Python through ctypes or posix_ipc — share it by name. Slower than
+// shmkit's Semaphore (every operation is a system call) and without crash recovery; use
+// it for that interoperability.
+import { closedError, fromNative } from './errors.js';
+import { validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { canonicalName, osName, randomName } from './names.js';
+import { native, type NativeSemaphore } from './native.js';
+import { validateInteger, validateOptions } from './validate.js';
+import { startNative } from './wait.js';
+
+/** Options of {@link NamedSemaphore.create}. */
+export interface NamedSemaphoreOptions {
+  /** The name (default: a fresh random one). The OS object is `/name`. */
+  name?: string | undefined;
+  /** The initial value (default 1). */
+  value?: number | undefined;
+  /** Permission bits (default 0o600), subject to the umask. */
+  mode?: number | undefined;
+}
+
+const construct = Symbol('NamedSemaphore.construct');
+const MAX_VALUE = 2 ** 31 - 1; // SEM_VALUE_MAX on Linux
+
+/** A POSIX named semaphore. */
+export class NamedSemaphore implements Disposable {
+  /** The name, without the leading slash. */
+  readonly name: string;
+  #sem: NativeSemaphore | undefined;
+
+  /** @internal */
+  constructor(token: symbol, name: string, sem: NativeSemaphore) {
+    if (token !== construct) throw new TypeError('NamedSemaphore cannot be constructed directly: use create() or open()');
+    this.name = name;
+    this.#sem = sem;
+  }
+
+  /** Creates a new semaphore (`EEXIST` if the name is taken). */
+  static create(options?: NamedSemaphoreOptions): NamedSemaphore {
+    const opts = validateOptions(options, 'options', NamedSemaphore.create);
+    const value = opts.value === undefined ? 1 : validateInteger(opts.value, 'options.value', 0, MAX_VALUE, NamedSemaphore.create);
+    const mode = opts.mode === undefined ? 0o600 : validateInteger(opts.mode, 'options.mode', 0, 0o777, NamedSemaphore.create);
+    const name = opts.name === undefined ? randomName()
+      : canonicalName(opts.name, NamedSemaphore.create, 'options.name', native.maxSemaphoreNameBytes);
+    try {
+      return new NamedSemaphore(construct, name, native.openSemaphore(name, true, mode, value));
+    } catch (error) {
+      throw fromNative(error, osName(name), NamedSemaphore.create);
+    }
+  }
+
+  /** Opens an existing semaphore (`ENOENT` if there is none). */
+  static open(name: string): NamedSemaphore {
+    const bare = canonicalName(name, NamedSemaphore.open, 'name', native.maxSemaphoreNameBytes);
+    try {
+      return new NamedSemaphore(construct, bare, native.openSemaphore(bare, false, 0, 0));
+    } catch (error) {
+      throw fromNative(error, osName(bare), NamedSemaphore.open);
+    }
+  }
+
+  /** Removes the name (`sem_unlink`); those that have it open keep using it. */
+  static unlink(name: string): void {
+    const bare = canonicalName(name, NamedSemaphore.unlink, 'name', native.maxSemaphoreNameBytes);
+    try {
+      native.unlinkSemaphore(bare);
+    } catch (error) {
+      throw fromNative(error, osName(bare), NamedSemaphore.unlink);
+    }
+  }
+
+  /** Whether {@link close} has been called. */
+  get closed(): boolean {
+    return this.#sem === undefined;
+  }
+
+  /** The current value (`sem_getvalue`). */
+  get value(): number {
+    return this.#call(valueGetter, (s) => s.value());
+  }
+
+  /** Takes one unit if the value is above 0; never waits. */
+  tryAcquire(): boolean {
+    return this.#call(this.tryAcquire, (s) => s.tryWait());
+  }
+
+  /** Takes one unit, waiting (blocking) up to `timeout` ms. Returns whether it did. */
+  acquire(options?: AcquireOptions): boolean {
+    const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
+    return this.#call(this.acquire, (s) => s.wait(timeout) === 0);
+  }
+
+  /**
+   * The async form of {@link acquire}: never blocks the event loop (the OS wait runs on a
+   * thread of its own, not a libuv threadpool thread).
+   */
+  async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
+    const opts = validateOptions(options, 'options', this.acquireAsync);
+    const timeout = validateTimeout(opts.timeout, this.acquireAsync);
+    const signal = validateSignal(opts.signal, this.acquireAsync);
+    signal?.throwIfAborted();
+    if (this.tryAcquire()) return true;
+    const sem = this.#open(this.acquireAsync);
+    return (await startNative((id) => sem.waitAsync(timeout, id), native.cancelSemaphoreWait, signal)) === 'ok';
+  }
+
+  /** Adds one unit (`sem_post`). */
+  release(): void {
+    this.#call(this.release, (s) => s.post());
+  }
+
+  /** Closes this process's handle (`sem_close`). Idempotent. */
+  close(): void {
+    this.#sem?.close();
+    this.#sem = undefined;
+  }
+
+  /** Removes the name. */
+  unlink(): void {
+    NamedSemaphore.unlink(this.name);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #open(caller: Function): NativeSemaphore {
+    if (this.#sem === undefined) throw closedError(`NamedSemaphore '${this.name}'`, caller);
+    return this.#sem;
+  }
+
+  #call<T>(caller: Function, fn: (s: NativeSemaphore) => T): T {
+    const sem = this.#open(caller);
+    try {
+      return fn(sem);
+    } catch (error) {
+      throw fromNative(error, osName(this.name), caller);
+    }
+  }
+}
+
+const valueGetter = Object.getOwnPropertyDescriptor(NamedSemaphore.prototype, 'value')!.get!;

@@ -1,0 +1,107 @@
+// POSIX named semaphores: sem_open and friends. The OS name of semaphore `jobs` is
+// "/jobs", as C programs and Python (through ctypes or posix_ipc) spell it.
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <semaphore.h>
+#include <time.h>
+
+#include <string>
+
+#include "../shmkit.h"
+
+namespace shmkit {
+
+struct NamedSemaphore {
+  sem_t* sem;
+};
+
+namespace {
+
+bool Fail(OsError* err, const char* syscall) {
+  err->code = errno;
+  err->syscall = syscall;
+  return false;
+}
+
+}  // namespace
+
+NamedSemaphore* SemaphoreOpen(const std::string& name, bool create, uint32_t mode, uint32_t value,
+                              OsError* err) {
+  const std::string osName = "/" + name;
+  sem_t* sem = create ? sem_open(osName.c_str(), O_CREAT | O_EXCL, static_cast<mode_t>(mode), value)
+                      : sem_open(osName.c_str(), 0);
+  if (sem == SEM_FAILED) {
+    Fail(err, "sem_open");
+    return nullptr;
+  }
+  return new NamedSemaphore{sem};
+}
+
+WaitResult SemaphoreWait(NamedSemaphore* s, int64_t timeoutNs, OsError* err) {
+  if (timeoutNs < 0) {
+    int r;
+    do r = sem_wait(s->sem);
+    while (r == -1 && errno == EINTR);
+    if (r == 0) return WaitResult::kOk;
+    Fail(err, "sem_wait");
+    return WaitResult::kNotEqual;
+  }
+#ifdef __linux__
+  // sem_clockwait (glibc 2.30) takes a CLOCK_MONOTONIC deadline, which a change of the
+  // wall clock cannot stretch or cut short.
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  int64_t deadline = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec + timeoutNs;
+  struct timespec abs = {static_cast<time_t>(deadline / 1000000000), static_cast<long>(deadline % 1000000000)};
+  int r;
+  do r = sem_clockwait(s->sem, CLOCK_MONOTONIC, &abs);
+  while (r == -1 && errno == EINTR);
+#else
+  int r = -1;
+  errno = ENOSYS;  // macOS has no timed wait: the port polls (a later issue)
+#endif
+  if (r == 0) return WaitResult::kOk;
+  if (errno == ETIMEDOUT) return WaitResult::kTimedOut;
+  Fail(err, "sem_clockwait");
+  return WaitResult::kNotEqual;
+}
+
+bool SemaphoreTryWait(NamedSemaphore* s, bool* acquired, OsError* err) {
+  if (sem_trywait(s->sem) == 0) {
+    *acquired = true;
+    return true;
+  }
+  if (errno == EAGAIN) {
+    *acquired = false;
+    return true;
+  }
+  return Fail(err, "sem_trywait");
+}
+
+bool SemaphorePost(NamedSemaphore* s, OsError* err) {
+  return sem_post(s->sem) == 0 || Fail(err, "sem_post");
+}
+
+bool SemaphoreValue(NamedSemaphore* s, int* value, OsError* err) {
+  return sem_getvalue(s->sem, value) == 0 || Fail(err, "sem_getvalue");
+}
+
+void SemaphoreClose(NamedSemaphore* s) {
+  sem_close(s->sem);
+  delete s;
+}
+
+bool SemaphoreUnlink(const std::string& name, OsError* err) {
+  return sem_unlink(("/" + name).c_str()) == 0 || Fail(err, "sem_unlink");
+}
+
+size_t MaxSemaphoreNameBytes() {
+#ifdef __APPLE__
+  return 30;
+#else
+  return NAME_MAX - 4;  // glibc stores "/name" as /dev/shm/sem.name
+#endif
+}
+
+}  // namespace shmkit
