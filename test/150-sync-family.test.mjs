@@ -235,3 +235,21 @@ test('placed with at(): semaphores, events, conditions and barriers in one segme
   assert.equal(barrier.wait(), 0);
   assert.throws(() => Barrier.at(shm, 64, { parties: 2 }), code('ERR_OUT_OF_RANGE'));
 });
+
+test('abort signals end pending Condition and Barrier waits, and leave them usable', async (t) => {
+  const cond = Condition.create({ name: uniqueName(t) });
+  const barrier = Barrier.create({ name: uniqueName(t), parties: 2 });
+  t.after(() => { cond.close(); barrier.close(); });
+  await cond.acquireAsync();
+  const ac = new AbortController();
+  const waiting = cond.waitAsync({ signal: ac.signal });
+  setTimeout(() => ac.abort(), 20);
+  await assert.rejects(waiting, { name: 'AbortError' });
+  assert.equal(cond.lock.owned, true, 'an aborted wait still takes the lock back, as Python does');
+  cond.release();
+  const ac2 = new AbortController();
+  const arrival = barrier.waitAsync({ signal: ac2.signal });
+  setTimeout(() => ac2.abort(), 20);
+  await assert.rejects(arrival, { name: 'AbortError' });
+  await assert.rejects(Lock.create({ name: uniqueName(t) }).acquireAsync({ signal: AbortSignal.abort() }), { name: 'AbortError' });
+});

@@ -50,3 +50,19 @@ const all: ShareableValue[] = sl.toArray();
 // @ts-expect-error objects are not list items
 sl.set(0, {});
 void [item, all, sl.format, sl.indexOf('x'), sl.count(1)];
+
+import { Barrier, Condition, Event, NamedSemaphore, Pipe, Queue, RLock, Semaphore } from 'shmkit';
+const rl: RLock = RLock.create();
+const level: number = rl.level;
+const sem: Semaphore = Semaphore.create({ value: 3 });
+const ev: Event = Event.create();
+const cv: Condition = Condition.create({ lock: 'lock' });
+const br: Barrier = Barrier.create({ parties: 2, action: () => {} });
+const idx: Promise<number> = br.waitAsync({ timeout: 10 });
+const q: Queue = Queue.create({ capacity: 8 });
+const message: unknown = q.get({ timeout: 1 });
+const pipe: Pipe = Pipe.create({ duplex: false });
+const ns: NamedSemaphore = NamedSemaphore.create({ value: 0 });
+// @ts-expect-error parties is required
+Barrier.create({});
+void [level, sem.value, ev.isSet(), cv.notifyAll, idx, message, pipe.duplex, ns.value];
