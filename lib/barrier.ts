@@ -13,7 +13,7 @@
 // Waiters sleep at most LIVENESS_MS at a time and then check that every party that has
 // arrived is still alive: a party killed inside wait() breaks the barrier, as Python's
 // abort() does, so the others get ERR_SHMKIT_BROKEN_BARRIER instead of waiting forever.
-import { invalidArgType, outOfRange, type CodedError } from './errors.js';
+import { invalidArgType, outOfRange, shmkitError, type CodedError } from './errors.js';
 import { Lock, LIVENESS_MS, ME, validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
@@ -47,11 +47,7 @@ export interface BarrierOptions extends CreateTyped, BarrierLocalOptions {
 const construct = Symbol('Barrier.construct');
 
 function brokenError(caller: Function): CodedError {
-  const error = new Error('The barrier is broken (aborted, reset, timed out, its action failed, or a party died)') as Error & CodedError;
-  error.name = 'BrokenBarrierError';
-  error.code = 'ERR_SHMKIT_BROKEN_BARRIER';
-  Error.captureStackTrace(error, caller);
-  return error;
+  return shmkitError('The barrier is broken (aborted, reset, timed out, its action failed, or a party died)', 'ERR_SHMKIT_BROKEN_BARRIER', caller);
 }
 
 /** A barrier shared by every process that opens it. */

@@ -61,6 +61,12 @@ export function outOfRange(name: string, range: string, value: unknown, caller: 
   );
 }
 
+/** An error of shmkit's own (`ERR_SHMKIT_…`): `kind` is Error, TypeError or RangeError. */
+export function shmkitError(message: string, code: `ERR_SHMKIT_${string}`, caller: Function,
+  kind: ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor = Error): CodedError {
+  return coded(new kind(message), code, caller);
+}
+
 /** Thrown by any use of an object after its `close()`. */
 export function closedError(what: string, caller: Function): CodedError {
   return coded(new Error(`${what} is closed`), 'ERR_SHMKIT_CLOSED', caller);

@@ -15,7 +15,7 @@
 // A receiver that has waited a while checks the other end: closed, or its thread gone,
 // with nothing left to read, is the end of the stream (`ERR_SHMKIT_PIPE_CLOSED`, Python's
 // EOFError), never a hang. Sending to an end that is gone is the same error (BrokenPipe).
-import { type CodedError } from './errors.js';
+import { shmkitError, type CodedError } from './errors.js';
 import { LIVENESS_MS, ME, validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { initRing, Queue, ringBytes, type QueueMessage } from './queue.js';
@@ -44,15 +44,8 @@ export interface PipeOptions extends CreateTyped {
 
 const construct = Symbol('Pipe.construct');
 
-function pipeError(message: string, code: string, caller: Function): CodedError {
-  const error = new Error(message) as Error & CodedError;
-  error.code = code;
-  Error.captureStackTrace(error, caller);
-  return error;
-}
-
 const gone = (caller: Function): CodedError =>
-  pipeError('The other end of the pipe has closed, or its process has died', 'ERR_SHMKIT_PIPE_CLOSED', caller);
+  shmkitError('The other end of the pipe has closed, or its process has died', 'ERR_SHMKIT_PIPE_CLOSED', caller);
 
 /** One end of a named pipe. */
 export class Pipe extends SharedObject {
@@ -105,15 +98,15 @@ export class Pipe extends SharedObject {
       const control = new Int32Array(shm.view(64, CONTROL));
       const ring = control[RING]!;
       if (CONTROL + ring * (control[DUPLEX] === 1 ? 2 : 1) > header.payloadLength) {
-        throw pipeError(`'${name}' has a damaged pipe header`, 'ERR_SHMKIT_KIND', Pipe.open);
+        throw shmkitError(`'${name}' has a damaged pipe header`, 'ERR_SHMKIT_KIND', Pipe.open);
       }
       if (Atomics.load(control, OPENER_CLOSED) === 1) {
-        throw pipeError(`The opening end of pipe '${name}' was closed; a pipe is not reopened`, 'ERR_SHMKIT_PIPE_CLOSED', Pipe.open);
+        throw shmkitError(`The opening end of pipe '${name}' was closed; a pipe is not reopened`, 'ERR_SHMKIT_PIPE_CLOSED', Pipe.open);
       }
       for (;;) {
         const holder = Atomics.load(control, OPENER);
         if (holder !== 0 && native.ownerAlive(holder)) {
-          throw pipeError(`The other end of pipe '${name}' is already open`, 'ERR_SHMKIT_PIPE_BUSY', Pipe.open);
+          throw shmkitError(`The other end of pipe '${name}' is already open`, 'ERR_SHMKIT_PIPE_BUSY', Pipe.open);
         }
         if (Atomics.compareExchange(control, OPENER, holder, ME) === holder) break;
       }
@@ -239,13 +232,13 @@ export class Pipe extends SharedObject {
 
   #sender(caller: Function): Queue {
     this.openWords(caller);
-    if (this.#out === undefined) throw pipeError('This end of a one-way pipe only receives', 'ERR_SHMKIT_PIPE_DIRECTION', caller);
+    if (this.#out === undefined) throw shmkitError('This end of a one-way pipe only receives', 'ERR_SHMKIT_PIPE_DIRECTION', caller);
     return this.#out;
   }
 
   #receiver(caller: Function): Queue {
     this.openWords(caller);
-    if (this.#in === undefined) throw pipeError('This end of a one-way pipe only sends', 'ERR_SHMKIT_PIPE_DIRECTION', caller);
+    if (this.#in === undefined) throw shmkitError('This end of a one-way pipe only sends', 'ERR_SHMKIT_PIPE_DIRECTION', caller);
     return this.#in;
   }
 

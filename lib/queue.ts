@@ -33,7 +33,7 @@
 // slot p & (capacity - 1) and sequence 4p stay consistent); every comparison is of
 // differences.
 import { deserialize, serialize } from 'node:v8';
-import { invalidArgType, invalidArgValue, outOfRange, type CodedError } from './errors.js';
+import { invalidArgType, invalidArgValue, outOfRange, shmkitError, type CodedError } from './errors.js';
 import { LIVENESS_MS, ME, validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
@@ -90,15 +90,8 @@ export interface QueueOptions extends CreateTyped {
 
 const construct = Symbol('Queue.construct');
 
-function queueError(message: string, code: string, caller: Function): CodedError {
-  const error = new Error(message) as Error & CodedError;
-  error.code = code;
-  Error.captureStackTrace(error, caller);
-  return error;
-}
-
 function endedError(caller: Function): CodedError {
-  return queueError('The queue has ended: no more messages will come', 'ERR_SHMKIT_QUEUE_ENDED', caller);
+  return shmkitError('The queue has ended: no more messages will come', 'ERR_SHMKIT_QUEUE_ENDED', caller);
 }
 
 /** A message queue shared by every process that opens it. */

@@ -9,7 +9,7 @@
 // A semaphore has no owner, so a process that dies after acquiring leaves the value
 // one lower, as with POSIX and Python semaphores; waiters are not stuck on a dead
 // process, only on the count.
-import { invalidArgType, outOfRange, type CodedError } from './errors.js';
+import { invalidArgType, outOfRange, shmkitError } from './errors.js';
 import { validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
@@ -146,10 +146,8 @@ export class Semaphore extends SharedObject {
       const v = Atomics.load(w, VALUE);
       const limit = bound > 0 ? bound : MAX_VALUE;
       if (v > limit - n) {
-        const error = new RangeError(bound > 0 ? `${this.constructor.name} released too many times (its bound is ${bound})` : 'Semaphore value would overflow') as RangeError & CodedError;
-        error.code = 'ERR_SHMKIT_SEMAPHORE_OVERFLOW';
-        Error.captureStackTrace(error, this.release);
-        throw error;
+        throw shmkitError(bound > 0 ? `${this.constructor.name} released too many times (its bound is ${bound})` : 'Semaphore value would overflow',
+          'ERR_SHMKIT_SEMAPHORE_OVERFLOW', this.release, RangeError);
       }
       if (Atomics.compareExchange(w, VALUE, v, v + n) === v) break;
     }

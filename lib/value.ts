@@ -5,7 +5,7 @@
 // Layout (16 bytes, 8-aligned; all zero is the value 0/false, unlocked):
 //   0   8 bytes  the value, in the type's native little-endian form, low bytes first
 //   8   8 bytes  its Lock (lock.ts)
-import { invalidArgType, outOfRange, type CodedError } from './errors.js';
+import { invalidArgType, outOfRange, shmkitError, type CodedError } from './errors.js';
 import { Lock } from './lock.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
@@ -41,11 +41,8 @@ const atomics = Atomics as unknown as {
 
 const construct = Symbol('Value.construct');
 
-function unsupported(op: string, type: string, caller: Function): TypeError {
-  const error = new TypeError(`Value.${op}() is for integer types; this Value is ${type}`) as TypeError & CodedError;
-  error.code = 'ERR_SHMKIT_UNSUPPORTED_OPERATION';
-  Error.captureStackTrace(error, caller);
-  return error;
+function unsupported(op: string, type: string, caller: Function): CodedError {
+  return shmkitError(`Value.${op}() is for integer types; this Value is ${type}`, 'ERR_SHMKIT_UNSUPPORTED_OPERATION', caller, TypeError);
 }
 
 /**
