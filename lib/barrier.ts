@@ -14,12 +14,12 @@
 // arrived is still alive: a party killed inside wait() breaks the barrier, as Python's
 // abort() does, so the others get ERR_SHMKIT_BROKEN_BARRIER instead of waiting forever.
 import { invalidArgType, outOfRange, shmkitError, type CodedError } from './errors.js';
-import { Lock, LIVENESS_MS, ME, validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { Lock, LIVENESS_MS, ME, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
-import { validateInteger, validateOptions } from './validate.js';
+import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
 const COUNT = 2;

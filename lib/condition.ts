@@ -9,12 +9,12 @@
 // holds nothing while asleep, so a process killed there costs the others nothing; one
 // killed while it holds the lock is handled by the lock's own recovery.
 import { invalidArgType, invalidArgValue, lockError } from './errors.js';
-import { Lock, RLock, validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { Lock, RLock, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
-import { validateOptions } from './validate.js';
+import { validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
 const SEQ = 2;

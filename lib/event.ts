@@ -1,12 +1,12 @@
 // Event: Python's multiprocessing.Event, by name: a flag that processes wait for.
 //
 // Layout (8 bytes, 8-aligned; zero is a cleared event): int32 flag (0 or 1), int32 reserved.
-import { validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
-import { validateOptions } from './validate.js';
+import { validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
 const construct = Symbol('Event.construct');

@@ -12,12 +12,12 @@
 //     costs the next acquirer at most about LIVENESS_MS.
 // Layout (8 bytes, all zero when unlocked): int32 state, int32 recursion count (RLock;
 // written only by the owner; 0 in a Lock).
-import { lockError, invalidArgType, outOfRange } from './errors.js';
+import { lockError, invalidArgType } from './errors.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
-import { validateOptions } from './validate.js';
+import { validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
 const OWNER_MASK = 0x3fffffff;
@@ -42,20 +42,6 @@ export interface AcquireOptions {
 export interface AcquireAsyncOptions extends AcquireOptions {
   /** Aborting it rejects the pending acquire with `signal.reason`. */
   signal?: AbortSignal | undefined;
-}
-
-export function validateTimeout(value: unknown, caller: Function): number {
-  if (value === undefined) return Infinity;
-  if (typeof value !== 'number') throw invalidArgType('options.timeout', 'of type number', value, caller);
-  if (!(value >= 0)) throw outOfRange('options.timeout', '>= 0 (or Infinity)', value, caller);
-  return value;
-}
-
-export function validateSignal(value: unknown, caller: Function): AbortSignal | undefined {
-  if (value !== undefined && !(value instanceof AbortSignal)) {
-    throw invalidArgType('options.signal', 'an instance of AbortSignal', value, caller);
-  }
-  return value;
 }
 
 const construct = Symbol('Lock.construct');

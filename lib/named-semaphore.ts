@@ -3,10 +3,10 @@
 // shmkit's Semaphore (every operation is a system call) and without crash recovery; use
 // it for that interoperability.
 import { closedError, fromNative } from './errors.js';
-import { validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { canonicalName, osName, randomName } from './names.js';
 import { native, type NativeSemaphore } from './native.js';
-import { validateInteger, validateOptions } from './validate.js';
+import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startNative } from './wait.js';
 
 /** Options of {@link NamedSemaphore.create}. */

@@ -16,13 +16,13 @@
 // with nothing left to read, is the end of the stream (`ERR_SHMKIT_PIPE_CLOSED`, Python's
 // EOFError), never a hang. Sending to an end that is gone is the same error (BrokenPipe).
 import { shmkitError, type CodedError } from './errors.js';
-import { LIVENESS_MS, ME, validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { LIVENESS_MS, ME, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { initRing, Queue, ringBytes, type QueueMessage } from './queue.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { createTyped, openTyped, type CreateTyped } from './typed-segment.js';
-import { validateBoolean, validateInteger, validateOptions } from './validate.js';
+import { validateBoolean, validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 
 const CREATOR = 0;
 const OPENER = 1;

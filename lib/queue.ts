@@ -34,13 +34,13 @@
 // differences.
 import { deserialize, serialize } from 'node:v8';
 import { invalidArgType, invalidArgValue, outOfRange, shmkitError, type CodedError } from './errors.js';
-import { LIVENESS_MS, ME, validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { LIVENESS_MS, ME, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { createTyped, openTyped, type CreateTyped } from './typed-segment.js';
 import { decodeUtf8, encoder } from './utf8.js';
-import { validateInteger, validateOptions } from './validate.js';
+import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
 const HEAD = 0;

@@ -10,12 +10,12 @@
 // one lower, as with POSIX and Python semaphores; waiters are not stuck on a dead
 // process, only on the count.
 import { invalidArgType, outOfRange, shmkitError } from './errors.js';
-import { validateSignal, validateTimeout, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
-import { validateInteger, validateOptions } from './validate.js';
+import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
 const VALUE = 0;

@@ -22,3 +22,19 @@ export function validateInteger(value: unknown, argName: string, min: number, ma
   }
   return value;
 }
+
+/** A time-out in ms: undefined is no limit; otherwise a number >= 0 (Infinity allowed). */
+export function validateTimeout(value: unknown, caller: Function): number {
+  if (value === undefined) return Infinity;
+  if (typeof value !== 'number') throw invalidArgType('options.timeout', 'of type number', value, caller);
+  if (!(value >= 0)) throw outOfRange('options.timeout', '>= 0 (or Infinity)', value, caller);
+  return value;
+}
+
+/** An optional AbortSignal. */
+export function validateSignal(value: unknown, caller: Function): AbortSignal | undefined {
+  if (value !== undefined && !(value instanceof AbortSignal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', value, caller);
+  }
+  return value;
+}

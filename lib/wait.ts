@@ -38,7 +38,7 @@ function validateExpected(value: unknown, caller: Function): number {
 }
 
 /** Milliseconds as Atomics.wait takes them: undefined, NaN or Infinity wait forever. */
-function validateTimeout(value: unknown, caller: Function): number {
+function atomicsTimeout(value: unknown, caller: Function): number {
   if (value === undefined) return Infinity;
   if (typeof value !== 'number') throw invalidArgType('timeout', 'of type number', value, caller);
   return Number.isNaN(value) ? Infinity : Math.max(0, value);
@@ -51,7 +51,7 @@ function validateTimeout(value: unknown, caller: Function): number {
 export function wait(int32Array: Int32Array, index: number, expected: number, timeout?: number): WaitResult {
   validateSlot(int32Array, index, wait);
   const value = validateExpected(expected, wait);
-  return RESULTS[native.wait(int32Array, index, value, validateTimeout(timeout, wait))]!;
+  return RESULTS[native.wait(int32Array, index, value, atomicsTimeout(timeout, wait))]!;
 }
 
 interface Pending {
@@ -79,7 +79,7 @@ export function waitAsync(int32Array: Int32Array, index: number, expected: numbe
   try {
     validateSlot(int32Array, index, waitAsync);
     const value = validateExpected(expected, waitAsync);
-    const ms = validateTimeout(timeout, waitAsync);
+    const ms = atomicsTimeout(timeout, waitAsync);
     const signal = options?.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw invalidArgType('options.signal', 'an instance of AbortSignal', signal, waitAsync);
