@@ -18,7 +18,7 @@ import { Lock, LIVENESS_MS, ME, type AcquireAsyncOptions, type AcquireOptions } 
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
 import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
@@ -86,7 +86,7 @@ export class Barrier extends SharedObject {
       w[PARTIES] = parties;
       w[TRIPPED] = -1;
     });
-    return new Barrier(construct, shm, true, shm.view(64, size), opts, Barrier.create);
+    return built(shm, () => new Barrier(construct, shm, true, shm.view(64, size), opts, Barrier.create));
   }
 
   /** Opens a named Barrier; `action` and `timeout` are this process's own. */

@@ -5,7 +5,7 @@ import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
 import { validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
@@ -30,7 +30,7 @@ export class Event extends SharedObject {
   static create(options?: CreateTyped): Event {
     const opts = validateOptions(options, 'options', Event.create) as CreateTyped;
     const shm = createTyped(opts, { kind: 'Event', payloadLength: Event.byteLength, elementType: 0, elementCount: 0 }, () => {});
-    return new Event(construct, shm, true, new Int32Array(shm.view(64, Event.byteLength)));
+    return built(shm, () => new Event(construct, shm, true, new Int32Array(shm.view(64, Event.byteLength))));
   }
 
   /** Opens a named Event. */

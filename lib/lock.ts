@@ -16,7 +16,7 @@ import { lockError, invalidArgType } from './errors.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
 import { validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
@@ -70,7 +70,7 @@ export class Lock extends SharedObject {
   static create<T extends typeof Lock>(this: T, options?: LockOptions): InstanceType<T> {
     const opts = validateOptions(options, 'options', this.create) as LockOptions;
     const shm = createTyped(opts, { kind: this.kind, payloadLength: Lock.byteLength, elementType: 0, elementCount: 0 }, () => {});
-    return new this(construct, shm, true, new Int32Array(shm.view(64, Lock.byteLength))) as InstanceType<T>;
+    return built(shm, () => new this(construct, shm, true, new Int32Array(shm.view(64, Lock.byteLength))) as InstanceType<T>);
   }
 
   /** Opens a named lock. `ENOENT` if absent, `ERR_SHMKIT_KIND` if the name is another kind of object. */

@@ -15,13 +15,13 @@
 // A receiver that has waited a while checks the other end: closed, or its thread gone,
 // with nothing left to read, is the end of the stream (`ERR_SHMKIT_PIPE_CLOSED`, Python's
 // EOFError), never a hang. Sending to an end that is gone is the same error (BrokenPipe).
-import { shmkitError, type CodedError } from './errors.js';
+import { outOfRange, shmkitError, type CodedError } from './errors.js';
 import { LIVENESS_MS, ME, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
-import { initRing, Queue, ringBytes, type QueueMessage } from './queue.js';
+import { initRing, MAX_RING_BYTES, Queue, ringBytes, type QueueMessage } from './queue.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { createTyped, openTyped, type CreateTyped } from './typed-segment.js';
+import { built, createTyped, openTyped, type CreateTyped } from './typed-segment.js';
 import { validateBoolean, validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 
 const CREATOR = 0;
@@ -77,6 +77,7 @@ export class Pipe extends SharedObject {
     const capacity = 2 ** Math.ceil(Math.log2(asked));
     const size = opts.maxMessageSize === undefined ? 65536 : validateInteger(opts.maxMessageSize, 'options.maxMessageSize', 1, 2 ** 30 - 1, Pipe.create);
     const ring = ringBytes(capacity, size);
+    if (ring > MAX_RING_BYTES) throw outOfRange('options.capacity × options.maxMessageSize', `at most ${MAX_RING_BYTES} bytes per direction`, ring, Pipe.create);
     const rings = duplex ? 2 : 1;
     const shm = createTyped(opts, { kind: 'Pipe', payloadLength: CONTROL + ring * rings, elementType: duplex ? 1 : 0, elementCount: capacity }, (area) => {
       const control = new Int32Array(area, 0, CONTROL / 4);
@@ -85,7 +86,7 @@ export class Pipe extends SharedObject {
       control[RING] = ring;
       for (let r = 0; r < rings; r++) initRing(area, CONTROL + r * ring, capacity, size, 0);
     });
-    return new Pipe(construct, shm, true);
+    return built(shm, () => new Pipe(construct, shm, true));
   }
 
   /**

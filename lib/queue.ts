@@ -38,7 +38,7 @@ import { LIVENESS_MS, ME, type AcquireAsyncOptions, type AcquireOptions } from '
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { createTyped, openTyped, type CreateTyped } from './typed-segment.js';
+import { built, createTyped, openTyped, type CreateTyped } from './typed-segment.js';
 import { decodeUtf8, encoder } from './utf8.js';
 import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
@@ -74,6 +74,8 @@ const LENGTH_MASK = 0x3fffffff;
 const SPINS = 4000;
 
 const CODECS = ['auto', 'bytes', 'string', 'structured'] as const;
+/** The largest ring: 4 GiB (creating one touches a word in every slot). */
+export const MAX_RING_BYTES = 2 ** 32;
 /** Which messages a queue carries: `'auto'` (default) takes bytes, strings and any structured-clone value. */
 export type QueueCodec = (typeof CODECS)[number];
 /** A message: bytes come back as a Uint8Array, strings as strings, anything else as v8.deserialize returns it. */
@@ -126,9 +128,12 @@ export class Queue extends SharedObject {
     const codec = opts.codec === undefined ? 0 : CODECS.indexOf(opts.codec);
     if (codec < 0) throw invalidArgValue('options.codec', opts.codec, `must be one of ${CODECS.join(', ')}`, Queue.create);
     const payload = ringBytes(capacity, size);
+    if (payload > MAX_RING_BYTES) {
+      throw outOfRange('options.capacity × options.maxMessageSize', `at most ${MAX_RING_BYTES} bytes in all (the ring is touched slot by slot as it is set up)`, payload, Queue.create);
+    }
     const shm = createTyped(opts, { kind: 'Queue', payloadLength: payload, elementType: codec, elementCount: capacity },
       (area) => initRing(area, 0, capacity, size, codec));
-    return new Queue(construct, shm, shm.view(64, payload));
+    return built(shm, () => new Queue(construct, shm, shm.view(64, payload)));
   }
 
   /** @internal A ring inside another object's segment (Pipe); the segment is not its to close. */

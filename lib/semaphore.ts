@@ -14,7 +14,7 @@ import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
 import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
@@ -53,7 +53,7 @@ export class Semaphore extends SharedObject {
       w[VALUE] = value;
       if (bounded) w[BOUND] = value;
     });
-    return new this(construct, shm, true, new Int32Array(shm.view(64, Semaphore.byteLength))) as InstanceType<T>;
+    return built(shm, () => new this(construct, shm, true, new Int32Array(shm.view(64, Semaphore.byteLength))) as InstanceType<T>);
   }
 
   /** Opens a named semaphore. */

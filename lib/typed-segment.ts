@@ -74,6 +74,20 @@ export function createTyped(options: CreateTyped, header: Header, init: (payload
   return shm;
 }
 
+/**
+ * Runs `make` (the object's construction over a segment just created); if it throws,
+ * the segment goes too, so a failed create never leaves a name behind.
+ */
+export function built<T>(shm: SharedMemory, make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    shm.close();
+    shm.unlink();
+    throw error;
+  }
+}
+
 const nap = new Int32Array(new SharedArrayBuffer(4));
 function sleep(ms: number): void {
   Atomics.wait(nap, 0, 0, ms);

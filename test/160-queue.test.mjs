@@ -151,6 +151,7 @@ test('bad input: capacities, sizes, codecs, unserializable values, wrong kinds',
   assert.throws(() => Queue.create({ name, capacity: 0 }), code('ERR_OUT_OF_RANGE'));
   assert.throws(() => Queue.create({ name, capacity: 2 ** 30 }), code('ERR_OUT_OF_RANGE'));
   assert.throws(() => Queue.create({ name, capacity: 1.5 }), code('ERR_OUT_OF_RANGE'));
+  assert.throws(() => Queue.create({ name, capacity: 2 ** 24 }), code('ERR_OUT_OF_RANGE'), '16M slots of 64 KiB: too large to set up');
   assert.throws(() => Queue.create({ name, capacity: '8' }), code('ERR_INVALID_ARG_TYPE'));
   assert.throws(() => Queue.create({ name, capacity: 8, maxMessageSize: 0 }), code('ERR_OUT_OF_RANGE'));
   assert.throws(() => Queue.create({ name, capacity: 8, codec: 'json' }), code('ERR_INVALID_ARG_VALUE'));
