@@ -8,6 +8,11 @@
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "conditions": [
         ["OS!='win'", { "sources": ["native/unix/segment.cc", "native/unix/semaphore.cc"] }],
+        ["OS=='win'", {
+          "sources": ["native/win/segment.cc", "native/win/thread-win.cc", "native/win/semaphore.cc", "native/win/wait-win.cc"],
+          "defines": ["_WIN32_WINNT=0x0A00"],
+          "libraries": ["advapi32.lib", "synchronization.lib"]
+        }],
         ["OS=='linux'", {
           "sources": ["native/unix/futex-linux.cc", "native/unix/thread-linux.cc", "native/unix/async-wait-io_uring.cc"],
           "libraries": ["-lrt", "-lpthread"]

@@ -19,6 +19,7 @@ export function canonicalName(name: unknown, caller: Function, argName = 'name',
     bare.length === 0 ? 'must not be empty'
     : bare.includes('/') ? "must not contain '/' (other than one leading slash)"
     : bare.includes('\0') ? 'must not contain NUL characters'
+    : process.platform === 'win32' && bare.includes('\\') ? "must not contain '\\' (Windows' namespace separator)"
     : bare === '.' || bare === '..' ? "must not be '.' or '..'"
     : !bare.isWellFormed() ? 'must be well-formed Unicode (no lone surrogates)'
     : Buffer.byteLength(bare) > maxBytes ? `must be at most ${maxBytes} bytes of UTF-8 on ${process.platform}`

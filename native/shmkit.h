@@ -28,6 +28,10 @@ struct Mapping {
   void* addr = nullptr;
   uint64_t size = 0;
   bool readOnly = false;
+#ifdef _WIN32
+  // The section handle: on Windows a name lives only while some handle to it is open.
+  void* handle = nullptr;
+#endif
 };
 
 // Names reach this layer already validated by lib/ and by the glue (ValidateName in

@@ -1,0 +1,93 @@
+// Run by scripts/test-wine.mjs inside Windows node.exe under Wine: unrelated node.exe
+// processes sharing a segment, a Value counter, a wait/notify, a Lock whose holder is
+// killed, a Queue, and the error codes for missing and existing names. node.exe under
+// Wine cannot write to a pipe, so every process reports through files in RESULTS.
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const shmkit = require(process.env.SHMKIT_PACKAGE);
+const { SharedMemory, Value, Lock, Queue, wait, notify } = shmkit;
+
+const results = process.env.SHMKIT_RESULTS;
+const role = process.argv[2];
+const tag = process.env.SHMKIT_TAG;
+const name = (what) => `shmkit-wine-${tag}-${what}`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const child = (r) => new Promise((resolve) => {
+  const c = spawn(process.execPath, [__filename, r], { stdio: 'ignore' });
+  c.on('exit', (code) => resolve(code));
+});
+
+async function main() {
+  // A segment made here, written by another node.exe.
+  const seg = SharedMemory.create({ name: name('seg'), size: 100 });
+  assert.equal(seg.size, 100);
+  assert.equal(await child('writer'), 0);
+  assert.equal(Buffer.from(seg.buffer, 0, 5).toString(), 'hello');
+  assert.throws(() => SharedMemory.create({ name: name('seg'), size: 10 }), { code: 'EEXIST' });
+  assert.throws(() => SharedMemory.open(name('missing')), { code: 'ENOENT' });
+  const other = SharedMemory.open(name('seg'));
+  assert.equal(other.size, 4096, 'an attached segment reports whole pages on Windows');
+  other.close();
+
+  // Two processes × 50,000 Value.add(1).
+  const v = Value.create({ name: name('val'), type: 'int32' });
+  assert.deepEqual(await Promise.all([child('adder'), child('adder')]), [0, 0]);
+  assert.equal(v.value, 100_000);
+
+  // wait in another process, woken by notify from here (the parking lot).
+  const i32 = new Int32Array(seg.buffer, 64, 4);
+  const waiter = child('waiter');
+  while (Atomics.load(i32, 1) === 0) await sleep(10);
+  let woken = 0;
+  for (const t0 = Date.now(); woken === 0 && Date.now() - t0 < 10_000; await sleep(10)) woken = notify(i32, 0);
+  assert.equal(woken, 1);
+  assert.equal(await waiter, 0);
+  assert.equal(Atomics.load(i32, 2), 1, 'the waiter saw ok');
+  assert.equal(wait(i32, 3, 0, 30), 'timed-out');
+
+  // A Lock whose holder is killed: recovered within a second, ownerDied set.
+  const lock = Lock.create({ name: name('lock') });
+  const holder = spawn(process.execPath, [__filename, 'holder'], { stdio: 'ignore' });
+  while (!lock.locked) await sleep(10);
+  holder.kill('SIGKILL');
+  await new Promise((r) => holder.on('exit', r));
+  const t0 = Date.now();
+  assert.equal(await lock.acquireAsync({ timeout: 5000 }), true);
+  assert.ok(Date.now() - t0 < 1000, `recovered after ${Date.now() - t0} ms`);
+  assert.equal(lock.ownerDied, true);
+  lock.release();
+
+  // A Queue between processes.
+  const q = Queue.create({ name: name('queue'), capacity: 8, maxMessageSize: 64 });
+  const producer = child('producer'); // 20 messages through 8 slots: it waits for room
+  const got = [];
+  for (let i = 0; i < 20; i++) got.push(await q.getAsync({ timeout: 10_000 }));
+  assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => ({ i })));
+  assert.equal(await producer, 0);
+  for (const o of [seg, v, lock, q]) o.close();
+  return 'ok';
+}
+
+async function helper() {
+  if (role === 'writer') SharedMemory.open(name('seg')).write(0, Buffer.from('hello'));
+  if (role === 'adder') { const v = Value.open(name('val')); for (let i = 0; i < 50_000; i++) v.add(1); }
+  if (role === 'waiter') {
+    const i32 = new Int32Array(SharedMemory.open(name('seg')).buffer, 64, 4);
+    Atomics.store(i32, 1, 1);
+    if (wait(i32, 0, 0, 20_000) === 'ok') Atomics.store(i32, 2, 1);
+  }
+  if (role === 'holder') { Lock.open(name('lock')).acquire(); setInterval(() => {}, 1000); return; }
+  if (role === 'producer') {
+    const q = Queue.open(name('queue'));
+    for (let i = 0; i < 20; i++) if (!(await q.putAsync({ i }, { timeout: 10_000 }))) throw new Error(`put ${i} timed out`);
+  }
+}
+
+(role ? helper() : main()).then((r) => {
+  if (!role) fs.writeFileSync(path.join(results, 'result.txt'), String(r));
+}, (error) => {
+  fs.writeFileSync(path.join(results, `error-${role ?? 'main'}.txt`), String(error?.stack ?? error));
+  process.exitCode = 1;
+});
