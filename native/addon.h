@@ -56,6 +56,10 @@ void InitWait(Napi::Env env, Napi::Object exports, AddonData* data);
 // Registers the named-semaphore functions (native/named-semaphore.cc).
 void InitSemaphore(Napi::Env env, Napi::Object exports);
 
+// Cancels the pending async acquires of an environment that is going away, so that none
+// takes a unit nobody will release.
+void CancelSemaphoreWaits(void* data);
+
 }  // namespace shmkit
 
 #endif  // SHMKIT_NATIVE_ADDON_H_

@@ -10,7 +10,8 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
+#include <map>
+#include <utility>
 
 #include "addon.h"
 
@@ -21,8 +22,9 @@ constexpr int64_t kSliceNs = 200000000;  // 200 ms
 
 using Handle = std::shared_ptr<NamedSemaphore>;
 
+// Pending async acquires, by (environment, id): each Worker numbers its own waits.
 std::mutex cancelMu;
-std::unordered_map<uint64_t, std::shared_ptr<std::atomic<bool>>> cancelFlags;
+std::map<std::pair<void*, uint64_t>, std::shared_ptr<std::atomic<bool>>> cancelFlags;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -89,11 +91,11 @@ class Semaphore : public Napi::ObjectWrap<Semaphore> {
     const int64_t timeoutNs = TimeoutNs(info[0]);
     const uint64_t id = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
     auto cancelled = std::make_shared<std::atomic<bool>>(false);
+    void* data = env.GetInstanceData<AddonData>();
     {
       std::lock_guard<std::mutex> lock(cancelMu);
-      cancelFlags[id] = cancelled;
+      cancelFlags[{data, id}] = cancelled;
     }
-    void* data = env.GetInstanceData<AddonData>();
     AsyncStarted(env);
     Handle handle = handle_;
     std::thread([handle, cancelled, id, timeoutNs, data] {
@@ -119,7 +121,7 @@ class Semaphore : public Napi::ObjectWrap<Semaphore> {
       }
       {
         std::lock_guard<std::mutex> lock(cancelMu);
-        cancelFlags.erase(id);
+        cancelFlags.erase({data, id});
       }
       ReportAsync(data, id, result);
     }).detach();
@@ -181,13 +183,21 @@ Napi::Value UnlinkSemaphore(const Napi::CallbackInfo& info) {
 
 Napi::Value CancelSemaphoreWait(const Napi::CallbackInfo& info) {
   const uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
+  void* data = info.Env().GetInstanceData<AddonData>();
   std::lock_guard<std::mutex> lock(cancelMu);
-  auto it = cancelFlags.find(id);
+  auto it = cancelFlags.find({data, id});
   if (it != cancelFlags.end()) it->second->store(true);
   return info.Env().Undefined();
 }
 
 }  // namespace
+
+void CancelSemaphoreWaits(void* data) {
+  std::lock_guard<std::mutex> lock(cancelMu);
+  for (auto& [key, flag] : cancelFlags) {
+    if (key.first == data) flag->store(true);
+  }
+}
 
 void InitSemaphore(Napi::Env env, Napi::Object exports) {
   env.GetInstanceData<AddonData>()->semaphoreConstructor = Napi::Persistent(Semaphore::Define(env));

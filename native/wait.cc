@@ -4,11 +4,19 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <mutex>
+#include <unordered_set>
 
 #include "addon.h"
 
 namespace shmkit {
 namespace {
+
+// Environments whose AddonData still exists. A thread that finishes an async operation
+// after its Worker (or the process) has gone must not touch the freed AddonData, so
+// ReportAsync checks here, holding the lock while it reports.
+std::mutex liveMu;
+std::unordered_set<void*> live;
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
@@ -83,6 +91,8 @@ int64_t TimeoutNs(const Napi::Value& value) {
 
 // Called by the platform's mechanism, on any thread.
 void ReportAsync(void* context, uint64_t id, WaitResult result) {
+  std::lock_guard<std::mutex> alive(liveMu);
+  if (live.count(context) == 0) return;
   auto* data = static_cast<AddonData*>(context);
   std::lock_guard<std::mutex> lock(data->completedMu);
   data->completed.emplace_back(id, result);
@@ -153,6 +163,11 @@ Napi::Value IsOwnerAlive(const Napi::CallbackInfo& info) {
 }  // namespace
 
 AddonData::~AddonData() {
+  {
+    std::lock_guard<std::mutex> lock(liveMu);
+    live.erase(this);
+  }
+  CancelSemaphoreWaits(this);
   // Stops the mechanism's threads: nothing reports after this. The thread-safe function
   // itself is not released here: Node closes it as the environment goes, and on Node 24
   // runs this very finalizer from inside that close, where releasing it would deadlock.
@@ -160,6 +175,10 @@ AddonData::~AddonData() {
 }
 
 void InitWait(Napi::Env env, Napi::Object exports, AddonData* data) {
+  {
+    std::lock_guard<std::mutex> lock(liveMu);
+    live.insert(data);
+  }
   data->deliver = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                                 "shmkit async wait", 0, 1);
   data->deliver.Unref(env);

@@ -112,3 +112,24 @@ test('errors: EEXIST, ENOENT, names, values, use after close', (t) => {
   sem.unlink();
   assert.throws(() => NamedSemaphore.unlink(name), code('ENOENT'));
 });
+
+test('a Worker that ends with an acquire pending neither crashes the process nor keeps a unit', async (t) => {
+  const name = semName(t);
+  const sem = NamedSemaphore.create({ name, value: 0 });
+  t.after(() => sem.close());
+  const out = assertOk(await runNode(`${CHILD}
+    import { Worker } from 'node:worker_threads';
+    import { NamedSemaphore } from 'shmkit';
+    const w = new Worker(\`
+      const { NamedSemaphore } = require(process.cwd());
+      const s = NamedSemaphore.open(require('node:worker_threads').workerData);
+      s.acquireAsync();
+      require('node:worker_threads').parentPort.postMessage('waiting');\`, { eval: true, execArgv: [], workerData: args.name });
+    await new Promise((r) => w.once('message', r));
+    await w.terminate();
+    const s = NamedSemaphore.open(args.name);
+    s.release();
+    await new Promise((r) => setTimeout(r, 500)); // longer than a wait slice
+    console.log(s.value);`, { args: { name } }));
+  assert.equal(out.stdout.trim(), '1');
+});
