@@ -1,13 +1,14 @@
 // Run by scripts/test-wine.mjs inside Windows node.exe under Wine: unrelated node.exe
-// processes sharing a segment, a Value counter, a wait/notify, a Lock whose holder is
-// killed, a Queue, and the error codes for missing and existing names. node.exe under
-// Wine cannot write to a pipe, so every process reports through files in RESULTS.
+// processes sharing a segment (and the error codes for missing and existing names), a
+// Value counter, wait/notify, a Lock whose holder is killed, a Queue, an Event, a
+// Barrier, a Condition, a Semaphore, a NamedSemaphore, a ShareableList and a Pipe.
+// node.exe under Wine cannot write to a pipe, so every process reports through files.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const shmkit = require(process.env.SHMKIT_PACKAGE);
-const { SharedMemory, Value, Lock, Queue, wait, notify } = shmkit;
+const { SharedMemory, Value, Lock, Queue, wait, notify, Event, Barrier, Condition, Semaphore, NamedSemaphore, ShareableList, Pipe } = shmkit;
 
 const results = process.env.SHMKIT_RESULTS;
 const role = process.argv[2];
@@ -66,7 +67,36 @@ async function main() {
   for (let i = 0; i < 20; i++) got.push(await q.getAsync({ timeout: 10_000 }));
   assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => ({ i })));
   assert.equal(await producer, 0);
-  for (const o of [seg, v, lock, q]) o.close();
+  // Event, Barrier, Condition, Semaphore across processes.
+  const ev = Event.create({ name: name('event') });
+  const barrier = Barrier.create({ name: name('barrier'), parties: 2 });
+  const cond = Condition.create({ name: name('cond') });
+  const sem = Semaphore.create({ name: name('sem'), value: 0 });
+  const sync = child('sync');
+  assert.equal(await barrier.waitAsync({ timeout: 10_000 }) >= 0, true);
+  ev.set();
+  assert.equal(await sem.acquireAsync({ timeout: 10_000 }), true, 'the child released the semaphore');
+  await cond.acquireAsync();
+  assert.equal(await cond.waitForAsync(() => Atomics.load(i32, 3) === 7, { timeout: 10_000 }), true);
+  cond.release();
+  assert.equal(await sync, 0);
+
+  // A NamedSemaphore (a Windows semaphore object) and a ShareableList.
+  const ns = NamedSemaphore.create({ name: name('nsem'), value: 0 });
+  const list = ShareableList.create({ name: name('list'), items: [1, 2.5, 'text', null, true] });
+  assert.equal(await child('named'), 0);
+  assert.equal(ns.value, 2);
+  assert.deepEqual(list.toArray(), [42, 2.5, 'changed', null, false]);
+
+  // A Pipe between two node.exe processes.
+  const pipe = Pipe.create({ name: name('pipe') });
+  const peer = child('pipe');
+  pipe.send({ ping: 1 });
+  assert.deepEqual(await pipe.recvAsync(), { pong: 1 });
+  await assert.rejects(pipe.recvAsync(), { code: 'ERR_SHMKIT_PIPE_CLOSED' });
+  assert.equal(await peer, 0);
+
+  for (const o of [seg, v, lock, q, ev, barrier, cond, sem, ns, list, pipe]) o.close();
   return 'ok';
 }
 
@@ -79,6 +109,33 @@ async function helper() {
     if (wait(i32, 0, 0, 20_000) === 'ok') Atomics.store(i32, 2, 1);
   }
   if (role === 'holder') { Lock.open(name('lock')).acquire(); setInterval(() => {}, 1000); return; }
+  if (role === 'sync') {
+    const barrier = Barrier.open(name('barrier'));
+    await barrier.waitAsync({ timeout: 10_000 });
+    if (!(await Event.open(name('event')).waitAsync({ timeout: 10_000 }))) throw new Error('event');
+    Semaphore.open(name('sem')).release();
+    const cond = Condition.open(name('cond'));
+    const i32 = new Int32Array(SharedMemory.open(name('seg')).buffer, 64, 4);
+    await cond.acquireAsync();
+    Atomics.store(i32, 3, 7);
+    cond.notifyAll();
+    cond.release();
+  }
+  if (role === 'named') {
+    const ns = NamedSemaphore.open(name('nsem'));
+    ns.release();
+    ns.release();
+    const list = ShareableList.open(name('list'));
+    list.set(0, 42);
+    list.set(2, 'changed');
+    list.set(-1, false);
+  }
+  if (role === 'pipe') {
+    const end = Pipe.open(name('pipe'));
+    const m = await end.recvAsync();
+    end.send({ pong: m.ping });
+    end.close();
+  }
   if (role === 'producer') {
     const q = Queue.open(name('queue'));
     for (let i = 0; i < 20; i++) if (!(await q.putAsync({ i }, { timeout: 10_000 }))) throw new Error(`put ${i} timed out`);
