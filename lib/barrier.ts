@@ -20,7 +20,7 @@ import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
 import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
-import { startWait } from './wait.js';
+import { spinWhile, startWait } from './wait.js';
 
 const COUNT = 2;
 const GEN = 3;
@@ -139,6 +139,7 @@ export class Barrier extends SharedObject {
     const { index, gen, done } = this.#arrive(this.wait);
     if (done) return index;
     const w = this.words!;
+    spinWhile(w, GEN, gen);
     const deadline = performance.now() + timeout;
     for (;;) {
       const outcome = this.#outcome(gen);
@@ -162,6 +163,7 @@ export class Barrier extends SharedObject {
     if (!this.#lock.tryAcquire()) await this.#lock.acquireAsync({ signal });
     const { index, gen, done } = this.#arriveLocked(this.waitAsync);
     if (done) return index;
+    spinWhile(this.openWords(this.waitAsync), GEN, gen);
     const deadline = performance.now() + timeout;
     for (;;) {
       const outcome = this.#outcome(gen);

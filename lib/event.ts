@@ -7,7 +7,7 @@ import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
 import { validateOptions, validateSignal, validateTimeout } from './validate.js';
-import { startWait } from './wait.js';
+import { spinWhile, startWait } from './wait.js';
 
 const construct = Symbol('Event.construct');
 
@@ -65,6 +65,7 @@ export class Event extends SharedObject {
   wait(options?: EventWaitOptions): boolean {
     const w = this.openWords(this.wait);
     const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.wait).timeout, this.wait);
+    if (Atomics.load(w, 0) !== 0 || spinWhile(w, 0, 0)) return true;
     const deadline = performance.now() + timeout;
     while (Atomics.load(w, 0) === 0) {
       const left = deadline - performance.now();
@@ -80,6 +81,7 @@ export class Event extends SharedObject {
     const timeout = validateTimeout(opts.timeout, this.waitAsync);
     const signal = validateSignal(opts.signal, this.waitAsync);
     signal?.throwIfAborted();
+    if (spinWhile(this.openWords(this.waitAsync), 0, 0)) return true;
     const deadline = performance.now() + timeout;
     for (;;) {
       const w = this.openWords(this.waitAsync);

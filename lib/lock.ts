@@ -18,7 +18,7 @@ import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
 import { validateOptions, validateSignal, validateTimeout } from './validate.js';
-import { startWait } from './wait.js';
+import { spinWhile, startWait } from './wait.js';
 
 const OWNER_MASK = 0x3fffffff;
 const WAITERS = 1 << 31;
@@ -135,6 +135,7 @@ export class Lock extends SharedObject {
     const timeout = options === undefined ? Infinity
       : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
     if (Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
+    if (this.#spin(word)) return this.#took();
     const deadline = performance.now() + timeout;
     for (;;) {
       const v = this.#contend(word);
@@ -160,6 +161,7 @@ export class Lock extends SharedObject {
     const signal = validateSignal(opts.signal, this.acquireAsync);
     signal?.throwIfAborted();
     if (Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
+    if (this.#spin(word)) return this.#took();
     const deadline = performance.now() + timeout;
     for (;;) {
       const v = this.#contend(word);
@@ -257,6 +259,21 @@ export class Lock extends SharedObject {
     if (Atomics.compareExchange(word, 0, v, ME | (v & WAITERS)) !== v) return false;
     this.#ownerDied = true;
     return true;
+  }
+
+  /**
+   * Before sleeping: while another thread holds the lock, watch for its release a little
+   * while and take it if it comes (the holder of a short critical section on another CPU
+   * is usually done within microseconds). Not while this thread holds it.
+   */
+  #spin(word: Int32Array): boolean {
+    for (let i = 0; i < 8; i++) {
+      const v = Atomics.load(word, 0);
+      if ((v & OWNER_MASK) === ME) return false;
+      if (v !== 0 && !spinWhile(word, 0, v)) return false;
+      if (Atomics.compareExchange(word, 0, 0, ME) === 0) return true;
+    }
+    return false;
   }
 
   /** Records a normal (not taken-over) acquisition. */

@@ -41,7 +41,7 @@ import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, type CreateTyped } from './typed-segment.js';
 import { decodeUtf8, encoder } from './utf8.js';
 import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
-import { startWait } from './wait.js';
+import { SPINS, startWait } from './wait.js';
 
 const HEAD = 0;
 const TAIL = 16;
@@ -65,13 +65,6 @@ const KIND_STRING = 1;
 const KIND_STRUCTURED = 2;
 const LENGTH_MASK = 0x3fffffff;
 
-/**
- * How many times a get (put) looks again for data (room) before it sleeps. A producer
- * and a consumer running flat out on two CPUs are often a few hundred nanoseconds
- * apart; sleeping then costs a wake-up system call on one side and tens of microseconds
- * of scheduling on the other. A few microseconds of looking first avoids both.
- */
-const SPINS = 4000;
 
 const CODECS = ['auto', 'bytes', 'string', 'structured'] as const;
 /** The largest ring: 4 GiB (creating one touches a word in every slot). */
@@ -468,7 +461,11 @@ export class Queue extends SharedObject {
     }
   }
 
-  /** Looks for data (or room) SPINS times; true as soon as there is some, or the queue ended. */
+  /**
+   * Looks for data (or room) SPINS times (wait.ts) before a get (put) sleeps: a producer
+   * and a consumer running flat out on two CPUs are usually microseconds apart.
+   * True as soon as there is some, or the queue ended.
+   */
   #spin(w: Int32Array, forData: boolean): boolean {
     for (let i = 0; i < SPINS; i++) {
       if (forData ? !this.#noData(w) : !this.#noRoom(w)) return true;

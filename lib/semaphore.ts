@@ -16,7 +16,7 @@ import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
 import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
-import { startWait } from './wait.js';
+import { spinWhile, startWait } from './wait.js';
 
 const VALUE = 0;
 const WAITERS = 1;
@@ -97,6 +97,7 @@ export class Semaphore extends SharedObject {
       : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
     if (this.tryAcquire()) return true;
     const w = this.words!;
+    if (spinWhile(w, VALUE, 0) && this.tryAcquire()) return true;
     const deadline = performance.now() + timeout;
     for (;;) {
       const left = deadline - performance.now();

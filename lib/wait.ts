@@ -6,6 +6,7 @@
 // blocks the event loop and holds no libuv threadpool thread: on Linux 6.7+ each pending
 // wait is an io_uring futex request, armed in the kernel before waitAsync returns; see
 // native/unix/async-wait-io_uring.cc and docs/design.md.
+import { availableParallelism } from 'node:os';
 import { invalidArgType, outOfRange } from './errors.js';
 import { native, type NativeWaitResult } from './native.js';
 
@@ -131,6 +132,21 @@ export function notify(int32Array: Int32Array, index: number, count?: number): n
     n = Math.floor(count);
   }
   return native.notify(int32Array, index, n);
+}
+
+/**
+ * @internal How many times shmkit's primitives look at their word before sleeping on it.
+ * A hand-off between processes on two CPUs often comes back within microseconds, while
+ * a sleep costs a wake-up system call on one side and, on a VM, tens of microseconds of
+ * waking an idle virtual CPU on the other. Only primitives whose wake-ups are changes of
+ * the word may spin: the raw wait() may not, since a bare notify changes nothing.
+ */
+export const SPINS = availableParallelism() > 1 ? 2000 : 0; // on one CPU, spinning only delays the other side
+
+/** @internal Looks at array[index] up to SPINS times; true as soon as it is not `value`. */
+export function spinWhile(array: Int32Array, index: number, value: number): boolean {
+  for (let i = 0; i < SPINS; i++) if (Atomics.load(array, index) !== value) return true;
+  return false;
 }
 
 /** Which mechanism async waits use in this process: `'io_uring'` or `'threads'`. */

@@ -309,6 +309,16 @@ async function benchPingPong() {
     shm.close();
     shm.unlink();
   }
+  // The same hand-off through shmkit's Event, which looks at its flag briefly before it
+  // sleeps (raw wait() may not: a bare notify changes nothing it could look at).
+  const a = Event.create();
+  const b = Event.create();
+  try {
+    const out = await Promise.all([child('child-event', [a.name, b.name, rounds, 'ping']), child('child-event', [a.name, b.name, rounds, 'pong'])]);
+    record(group, 'shmkit Event set/wait', Number(out[0]), 'ns/op');
+  } finally {
+    for (const e of [a, b]) { e.close(); e.unlink(); }
+  }
   const py = python(`
 import json, sys, time
 from multiprocessing import Pipe, Process
