@@ -20,7 +20,7 @@ import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
 import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
-import { spinWhile, startWait } from './wait.js';
+import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
 const COUNT = 2;
 const GEN = 3;
@@ -137,21 +137,7 @@ export class Barrier extends SharedObject {
   wait(options?: AcquireOptions): number {
     const timeout = options === undefined ? this.#timeout : validateTimeout(validateOptions(options, 'options', this.wait).timeout, this.wait);
     const { index, gen, done } = this.#arrive(this.wait);
-    if (done) return index;
-    const w = this.words!;
-    spinWhile(w, GEN, gen);
-    const deadline = performance.now() + timeout;
-    for (;;) {
-      const outcome = this.#outcome(gen);
-      if (outcome === 'passed') return index;
-      if (outcome === 'broken') throw brokenError(this.wait);
-      const left = deadline - performance.now();
-      if (left <= 0) {
-        this.#breakIf(gen);
-        throw brokenError(this.wait);
-      }
-      if (native.wait(w, GEN, gen, Math.min(left, LIVENESS_MS)) === 2) this.#checkParties(gen);
-    }
+    return done ? index : sleepSync(this.#waiting(index, gen, timeout, this.wait));
   }
 
   /** The async form of {@link wait}: never blocks the event loop. */
@@ -162,20 +148,27 @@ export class Barrier extends SharedObject {
     signal?.throwIfAborted();
     if (!this.#lock.tryAcquire()) await this.#lock.acquireAsync({ signal });
     const { index, gen, done } = this.#arriveLocked(this.waitAsync);
-    if (done) return index;
-    spinWhile(this.openWords(this.waitAsync), GEN, gen);
+    return done ? index : sleepAsync(this.#waiting(index, gen, timeout, this.waitAsync), signal);
+  }
+
+  /**
+   * Waiting for generation `gen` to end, written once for the blocking and the async form
+   * (wait.ts drives it): passed if it tripped, broken otherwise; a time-out breaks it for
+   * everyone, and after each quiet spell the parties that arrived are checked for life.
+   */
+  *#waiting(index: number, gen: number, timeout: number, caller: Function): Generator<Sleep, number, boolean> {
+    spinWhile(this.openWords(caller), GEN, gen);
     const deadline = performance.now() + timeout;
     for (;;) {
-      const outcome = this.#outcome(gen);
+      const outcome = this.#outcome(gen, caller);
       if (outcome === 'passed') return index;
-      if (outcome === 'broken') throw brokenError(this.waitAsync);
+      if (outcome === 'broken') throw brokenError(caller);
       const left = deadline - performance.now();
       if (left <= 0) {
         this.#breakIf(gen);
-        throw brokenError(this.waitAsync);
+        throw brokenError(caller);
       }
-      const r = await startWait(this.openWords(this.waitAsync), GEN, gen, Math.min(left, LIVENESS_MS), signal);
-      if (r === 'timed-out') this.#checkParties(gen);
+      if (yield { words: this.words!, index: GEN, value: gen, ms: Math.min(left, LIVENESS_MS) }) this.#checkParties(gen);
     }
   }
 
@@ -245,8 +238,8 @@ export class Barrier extends SharedObject {
     }
   }
 
-  #outcome(gen: number): 'passed' | 'broken' | 'waiting' {
-    const w = this.openWords(this.wait);
+  #outcome(gen: number, caller: Function): 'passed' | 'broken' | 'waiting' {
+    const w = this.openWords(caller);
     if (Atomics.load(w, GEN) !== gen) return Atomics.load(w, TRIPPED) === gen ? 'passed' : 'broken';
     return Atomics.load(w, BROKEN) === 1 ? 'broken' : 'waiting';
   }

@@ -7,7 +7,7 @@ import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
 import { validateOptions, validateSignal, validateTimeout } from './validate.js';
-import { spinWhile, startWait } from './wait.js';
+import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
 const construct = Symbol('Event.construct');
 
@@ -65,31 +65,29 @@ export class Event extends SharedObject {
   wait(options?: EventWaitOptions): boolean {
     const w = this.openWords(this.wait);
     const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.wait).timeout, this.wait);
-    if (Atomics.load(w, 0) !== 0 || spinWhile(w, 0, 0)) return true;
-    const deadline = performance.now() + timeout;
-    while (Atomics.load(w, 0) === 0) {
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      native.wait(w, 0, 0, left);
-    }
-    return true;
+    return Atomics.load(w, 0) !== 0 || sleepSync(this.#waiting(timeout, this.wait));
   }
 
   /** The async form of {@link wait}: never blocks the event loop. */
   async waitAsync(options?: EventWaitAsyncOptions): Promise<boolean> {
+    const w = this.openWords(this.waitAsync);
     const opts = validateOptions(options, 'options', this.waitAsync);
     const timeout = validateTimeout(opts.timeout, this.waitAsync);
     const signal = validateSignal(opts.signal, this.waitAsync);
     signal?.throwIfAborted();
-    if (spinWhile(this.openWords(this.waitAsync), 0, 0)) return true;
+    return Atomics.load(w, 0) !== 0 || sleepAsync(this.#waiting(timeout, this.waitAsync), signal);
+  }
+
+  /** Waiting for the flag, for both forms (wait.ts drives it). */
+  *#waiting(timeout: number, caller: Function): Generator<Sleep, boolean, boolean> {
+    if (spinWhile(this.openWords(caller), 0, 0)) return true;
     const deadline = performance.now() + timeout;
     for (;;) {
-      const w = this.openWords(this.waitAsync);
+      const w = this.openWords(caller);
       if (Atomics.load(w, 0) !== 0) return true;
       const left = deadline - performance.now();
       if (left <= 0) return false;
-      await startWait(w, 0, 0, left, signal);
+      yield { words: w, index: 0, value: 0, ms: left };
     }
   }
-
 }

@@ -18,13 +18,12 @@ import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
 import { validateOptions, validateSignal, validateTimeout } from './validate.js';
-import { spinWhile, startWait } from './wait.js';
+import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
 const OWNER_MASK = 0x3fffffff;
 const WAITERS = 1 << 31;
 /** How long a waiter sleeps before it checks that the owner is alive. */
 export const LIVENESS_MS = 200;
-const TIMED_OUT = 2; // native.wait's code for 'timed-out'
 
 /** This thread's owner id (each thread loads its own copy of this module). */
 export const ME = native.ownerId();
@@ -134,20 +133,8 @@ export class Lock extends SharedObject {
     const word = this.openWords(this.acquire);
     const timeout = options === undefined ? Infinity
       : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
-    if (Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
-    if (this.#spin(word)) return this.#took();
-    const deadline = performance.now() + timeout;
-    for (;;) {
-      const v = this.#contend(word);
-      if (v === 0) return this.#took();
-      if ((v & OWNER_MASK) === ME) {
-        throw lockError('Lock.acquire(): this thread already holds the lock (use RLock to re-enter, or acquireAsync between async tasks)', 'ERR_SHMKIT_DEADLOCK', this.acquire);
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      const r = native.wait(word, 0, v, Math.min(left, LIVENESS_MS));
-      if (r === TIMED_OUT && this.#takeOverIfDead(word, v)) return true;
-    }
+    if (Atomics.compareExchange(word, 0, 0, ME) === 0 || this.#spin(word)) return this.#took();
+    return sleepSync(this.#acquiring(timeout, true, this.acquire));
   }
 
   /**
@@ -155,22 +142,34 @@ export class Lock extends SharedObject {
    * never blocks the event loop. Async tasks of one thread may wait for each other here.
    */
   async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
-    let word = this.openWords(this.acquireAsync);
+    const word = this.openWords(this.acquireAsync);
     const opts = validateOptions(options, 'options', this.acquireAsync);
     const timeout = validateTimeout(opts.timeout, this.acquireAsync);
     const signal = validateSignal(opts.signal, this.acquireAsync);
     signal?.throwIfAborted();
-    if (Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
-    if (this.#spin(word)) return this.#took();
+    if (Atomics.compareExchange(word, 0, 0, ME) === 0 || this.#spin(word)) return this.#took();
+    return sleepAsync(this.#acquiring(timeout, false, this.acquireAsync), signal);
+  }
+
+  /**
+   * A contended acquire, written once for the blocking and the async form (wait.ts drives
+   * it): mark the word as having waiters, sleep on it in spells of at most LIVENESS_MS,
+   * and after a quiet spell with the same owner, take the lock over if that owner died.
+   * Blocking, a wait for this very thread's lock could never end: ERR_SHMKIT_DEADLOCK.
+   */
+  *#acquiring(timeout: number, blocking: boolean, caller: Function): Generator<Sleep, boolean, boolean> {
     const deadline = performance.now() + timeout;
     for (;;) {
+      const word = this.openWords(caller); // closed while asleep: ERR_SHMKIT_CLOSED
       const v = this.#contend(word);
       if (v === 0) return this.#took();
+      if (blocking && (v & OWNER_MASK) === ME) {
+        throw lockError(`${this.constructor.name}.acquire(): this thread already holds the lock (use RLock to re-enter, or acquireAsync between async tasks)`, 'ERR_SHMKIT_DEADLOCK', caller);
+      }
       const left = deadline - performance.now();
       if (left <= 0) return false;
-      const r = await startWait(word, 0, v, Math.min(left, LIVENESS_MS), signal);
-      word = this.openWords(this.acquireAsync); // closed while waiting: ERR_SHMKIT_CLOSED
-      if (r === 'timed-out' && this.#takeOverIfDead(word, v)) return true;
+      const timedOut = yield { words: word, index: 0, value: v, ms: Math.min(left, LIVENESS_MS) };
+      if (timedOut && this.#takeOverIfDead(word, v)) return true;
     }
   }
 

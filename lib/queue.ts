@@ -41,7 +41,7 @@ import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, type CreateTyped } from './typed-segment.js';
 import { decodeUtf8, encoder } from './utf8.js';
 import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
-import { SPINS, startWait } from './wait.js';
+import { SPINS, sleepAsync, sleepSync, startWait, type Sleep } from './wait.js';
 
 const HEAD = 0;
 const TAIL = 16;
@@ -188,52 +188,20 @@ export class Queue extends SharedObject {
     const w = this.openWords(this.put);
     const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.put).timeout, this.put);
     const [kind, bytes] = this.#encode(message, this.put);
-    let deadline = 0; // taken only if it has to wait: performance.now() is not free
-    for (;;) {
-      if (Atomics.load(w, ENDED) === 1) throw endedError(this.put);
-      if (this.#put(w, kind, bytes)) return true;
-      if (deadline === 0) deadline = performance.now() + timeout;
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      if (this.#spin(w, false)) continue;
-      Atomics.add(w, PRODUCERS_WAITING, 1);
-      const ev = Atomics.load(w, ROOM_EVENTS);
-      try {
-        if (this.#noRoom(w) && native.wait(w, ROOM_EVENTS, ev, Math.min(left, LIVENESS_MS)) === 2) this.#freeDeadReader(w);
-      } finally {
-        Atomics.sub(w, PRODUCERS_WAITING, 1);
-      }
-    }
+    if (Atomics.load(w, ENDED) === 0 && this.#put(w, kind, bytes)) return true;
+    return sleepSync(this.#putting(kind, bytes, timeout, this.put));
   }
 
   /** The async form of {@link put}: never blocks the event loop. */
   async putAsync(message: QueueMessage, options?: AcquireAsyncOptions): Promise<boolean> {
-    let w = this.openWords(this.putAsync);
+    const w = this.openWords(this.putAsync);
     const opts = validateOptions(options, 'options', this.putAsync);
     const timeout = validateTimeout(opts.timeout, this.putAsync);
     const signal = validateSignal(opts.signal, this.putAsync);
     signal?.throwIfAborted();
     const [kind, bytes] = this.#encode(message, this.putAsync);
-    let deadline = 0;
-    for (;;) {
-      if (Atomics.load(w, ENDED) === 1) throw endedError(this.putAsync);
-      if (this.#put(w, kind, bytes)) return true;
-      if (deadline === 0) deadline = performance.now() + timeout;
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      if (this.#spin(w, false)) continue;
-      Atomics.add(w, PRODUCERS_WAITING, 1);
-      const ev = Atomics.load(w, ROOM_EVENTS);
-      try {
-        if (this.#noRoom(w) && (await startWait(w, ROOM_EVENTS, ev, Math.min(left, LIVENESS_MS), signal)) === 'timed-out') {
-          w = this.openWords(this.putAsync);
-          this.#freeDeadReader(w);
-        }
-      } finally {
-        Atomics.sub(w, PRODUCERS_WAITING, 1);
-      }
-      w = this.openWords(this.putAsync);
-    }
+    if (Atomics.load(w, ENDED) === 0 && this.#put(w, kind, bytes)) return true;
+    return sleepAsync(this.#putting(kind, bytes, timeout, this.putAsync), signal);
   }
 
   /**
@@ -255,52 +223,68 @@ export class Queue extends SharedObject {
   get(options?: AcquireOptions): QueueMessage | undefined {
     const w = this.openWords(this.get);
     const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.get).timeout, this.get);
-    let deadline = 0;
-    for (;;) {
-      const got = this.#get(w);
-      if (got !== NONE) return got;
-      if (Atomics.load(w, ENDED) === 1) throw endedError(this.get);
-      if (deadline === 0) deadline = performance.now() + timeout;
-      const left = deadline - performance.now();
-      if (left <= 0) return undefined;
-      if (this.#spin(w, true)) continue;
-      Atomics.add(w, CONSUMERS_WAITING, 1);
-      const ev = Atomics.load(w, DATA_EVENTS);
-      try {
-        if (this.#noData(w) && native.wait(w, DATA_EVENTS, ev, Math.min(left, LIVENESS_MS)) === 2) this.#buryDeadWriter(w);
-      } finally {
-        Atomics.sub(w, CONSUMERS_WAITING, 1);
-      }
-    }
+    const got = this.#get(w);
+    return got !== NONE ? got : sleepSync(this.#getting(timeout, this.get));
   }
 
   /** The async form of {@link get}: never blocks the event loop. */
   async getAsync(options?: AcquireAsyncOptions): Promise<QueueMessage | undefined> {
-    let w = this.openWords(this.getAsync);
+    const w = this.openWords(this.getAsync);
     const opts = validateOptions(options, 'options', this.getAsync);
     const timeout = validateTimeout(opts.timeout, this.getAsync);
     const signal = validateSignal(opts.signal, this.getAsync);
     signal?.throwIfAborted();
-    let deadline = 0;
+    const got = this.#get(w);
+    return got !== NONE ? got : sleepAsync(this.#getting(timeout, this.getAsync), signal);
+  }
+
+  /**
+   * A put that has to wait, written once for the blocking and the async form (wait.ts
+   * drives it): look for room, then sleep on the room-event word, registered as a waiting
+   * producer, in spells of at most LIVENESS_MS, after each of which a slot abandoned by
+   * a dead reader is freed.
+   */
+  *#putting(kind: number, bytes: Uint8Array | string, timeout: number, caller: Function): Generator<Sleep, boolean, boolean> {
+    const deadline = performance.now() + timeout;
     for (;;) {
+      const w = this.openWords(caller); // closed while asleep: ERR_SHMKIT_CLOSED
+      if (Atomics.load(w, ENDED) === 1) throw endedError(caller);
+      if (this.#put(w, kind, bytes)) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      if (this.#spin(w, false)) continue;
+      Atomics.add(w, PRODUCERS_WAITING, 1);
+      try {
+        const ev = Atomics.load(w, ROOM_EVENTS);
+        if (this.#noRoom(w) && (yield { words: w, index: ROOM_EVENTS, value: ev, ms: Math.min(left, LIVENESS_MS) })) {
+          this.#freeDeadReader(w);
+        }
+      } finally {
+        Atomics.sub(w, PRODUCERS_WAITING, 1);
+      }
+    }
+  }
+
+  /** A get that has to wait: the mirror image of #putting, burying dead writers' slots. */
+  *#getting(timeout: number, caller: Function): Generator<Sleep, QueueMessage | undefined, boolean> {
+    const deadline = performance.now() + timeout;
+    for (;;) {
+      const w = this.openWords(caller);
       const got = this.#get(w);
       if (got !== NONE) return got;
-      if (Atomics.load(w, ENDED) === 1) throw endedError(this.getAsync);
-      if (deadline === 0) deadline = performance.now() + timeout;
+      if (Atomics.load(w, ENDED) === 1) throw endedError(caller);
       const left = deadline - performance.now();
       if (left <= 0) return undefined;
       if (this.#spin(w, true)) continue;
       Atomics.add(w, CONSUMERS_WAITING, 1);
-      const ev = Atomics.load(w, DATA_EVENTS);
       try {
-        if (this.#noData(w) && (await startWait(w, DATA_EVENTS, ev, Math.min(left, LIVENESS_MS), signal)) === 'timed-out') {
-          w = this.openWords(this.getAsync);
+        const ev = Atomics.load(w, DATA_EVENTS);
+        if (this.#noData(w) && (yield { words: w, index: DATA_EVENTS, value: ev, ms: Math.min(left, LIVENESS_MS) })) {
           this.#buryDeadWriter(w);
         }
       } finally {
         Atomics.sub(w, CONSUMERS_WAITING, 1);
       }
-      w = this.openWords(this.getAsync);
     }
   }
 

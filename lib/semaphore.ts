@@ -16,7 +16,7 @@ import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
 import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
-import { spinWhile, startWait } from './wait.js';
+import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
 const VALUE = 0;
 const WAITERS = 1;
@@ -95,21 +95,7 @@ export class Semaphore extends SharedObject {
   acquire(options?: AcquireOptions): boolean {
     const timeout = options === undefined ? Infinity
       : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
-    if (this.tryAcquire()) return true;
-    const w = this.words!;
-    if (spinWhile(w, VALUE, 0) && this.tryAcquire()) return true;
-    const deadline = performance.now() + timeout;
-    for (;;) {
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      Atomics.add(w, WAITERS, 1);
-      try {
-        if (Atomics.load(w, VALUE) === 0) native.wait(w, VALUE, 0, left);
-      } finally {
-        Atomics.sub(w, WAITERS, 1);
-      }
-      if (this.tryAcquire()) return true;
-    }
+    return this.tryAcquire() || sleepSync(this.#acquiring(timeout, this.acquire));
   }
 
   /** The async form of {@link acquire}: never blocks the event loop. */
@@ -118,15 +104,20 @@ export class Semaphore extends SharedObject {
     const timeout = validateTimeout(opts.timeout, this.acquireAsync);
     const signal = validateSignal(opts.signal, this.acquireAsync);
     signal?.throwIfAborted();
-    if (this.tryAcquire()) return true;
+    return this.tryAcquire() || sleepAsync(this.#acquiring(timeout, this.acquireAsync), signal);
+  }
+
+  /** Waiting for a unit, for both forms (wait.ts drives it): registered, asleep while the value is 0. */
+  *#acquiring(timeout: number, caller: Function): Generator<Sleep, boolean, boolean> {
+    if (spinWhile(this.openWords(caller), VALUE, 0) && this.tryAcquire()) return true;
     const deadline = performance.now() + timeout;
     for (;;) {
       const left = deadline - performance.now();
       if (left <= 0) return false;
-      const w = this.openWords(this.acquireAsync);
+      const w = this.openWords(caller);
       Atomics.add(w, WAITERS, 1);
       try {
-        if (Atomics.load(w, VALUE) === 0) await startWait(w, VALUE, 0, left, signal);
+        if (Atomics.load(w, VALUE) === 0) yield { words: w, index: VALUE, value: 0, ms: left };
       } finally {
         Atomics.sub(w, WAITERS, 1);
       }

@@ -149,6 +149,44 @@ export function spinWhile(array: Int32Array, index: number, value: number): bool
   return false;
 }
 
+/** @internal One sleep that a waiting loop asks for: on words[index] while it is `value`. */
+export interface Sleep {
+  words: Int32Array;
+  index: number;
+  value: number;
+  ms: number;
+}
+
+/**
+ * @internal Runs a waiting loop written once as a generator of the sleeps it needs,
+ * blocking. The generator is told after each sleep whether it timed out.
+ */
+export function sleepSync<T>(steps: Generator<Sleep, T, boolean>): T {
+  let r = steps.next(false);
+  while (!r.done) {
+    const s = r.value;
+    r = steps.next(native.wait(s.words, s.index, s.value, s.ms) === 2);
+  }
+  return r.value;
+}
+
+/** @internal The same loop without blocking the event loop; `signal` aborts a sleep. */
+export async function sleepAsync<T>(steps: Generator<Sleep, T, boolean>, signal: AbortSignal | undefined): Promise<T> {
+  let r = steps.next(false);
+  while (!r.done) {
+    const s = r.value;
+    let timedOut: boolean;
+    try {
+      timedOut = (await startWait(s.words, s.index, s.value, s.ms, signal)) === 'timed-out';
+    } catch (error) {
+      r = steps.throw(error); // runs the loop's clean-up, then rethrows unless it catches
+      continue;
+    }
+    r = steps.next(timedOut);
+  }
+  return r.value;
+}
+
 /** Which mechanism async waits use in this process: `'io_uring'` or `'threads'`. */
 export function waitBackend(): string {
   return native.waitBackend();
