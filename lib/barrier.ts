@@ -19,7 +19,7 @@ import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
-import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
+import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
 const COUNT = 2;
@@ -142,10 +142,7 @@ export class Barrier extends SharedObject {
 
   /** The async form of {@link wait}: never blocks the event loop. */
   async waitAsync(options?: AcquireAsyncOptions): Promise<number> {
-    const opts = validateOptions(options, 'options', this.waitAsync);
-    const timeout = opts.timeout === undefined ? this.#timeout : validateTimeout(opts.timeout, this.waitAsync);
-    const signal = validateSignal(opts.signal, this.waitAsync);
-    signal?.throwIfAborted();
+    const { timeout, signal } = validateAsyncOptions(options, this.waitAsync, this.#timeout);
     if (!this.#lock.tryAcquire()) await this.#lock.acquireAsync({ signal });
     const { index, gen, done } = this.#arriveLocked(this.waitAsync);
     return done ? index : sleepAsync(this.#waiting(index, gen, timeout, this.waitAsync), signal);

@@ -14,7 +14,7 @@ import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
-import { validateOptions, validateSignal, validateTimeout } from './validate.js';
+import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
 const SEQ = 2;
@@ -98,10 +98,7 @@ export class Condition extends SharedObject {
   /** The async form of {@link wait}: never blocks the event loop. */
   async waitAsync(options?: AcquireAsyncOptions): Promise<boolean> {
     const w = this.openWords(this.waitAsync);
-    const opts = validateOptions(options, 'options', this.waitAsync);
-    const timeout = validateTimeout(opts.timeout, this.waitAsync);
-    const signal = validateSignal(opts.signal, this.waitAsync);
-    signal?.throwIfAborted();
+    const { timeout, signal } = validateAsyncOptions(options, this.waitAsync);
     const seq = Atomics.load(w, SEQ);
     const level = this.#releaseAll(this.waitAsync);
     try {
@@ -133,9 +130,7 @@ export class Condition extends SharedObject {
   /** The async form of {@link waitFor}. */
   async waitForAsync<T>(predicate: () => T, options?: AcquireAsyncOptions): Promise<T> {
     if (typeof predicate !== 'function') throw invalidArgType('predicate', 'of type function', predicate, this.waitForAsync);
-    const opts = validateOptions(options, 'options', this.waitForAsync);
-    const timeout = validateTimeout(opts.timeout, this.waitForAsync);
-    const signal = validateSignal(opts.signal, this.waitForAsync);
+    const { timeout, signal } = validateAsyncOptions(options, this.waitForAsync);
     const deadline = performance.now() + timeout;
     let result = predicate();
     while (!result) {

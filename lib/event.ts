@@ -6,7 +6,7 @@ import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
-import { validateOptions, validateSignal, validateTimeout } from './validate.js';
+import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
 const construct = Symbol('Event.construct');
@@ -71,10 +71,7 @@ export class Event extends SharedObject {
   /** The async form of {@link wait}: never blocks the event loop. */
   async waitAsync(options?: EventWaitAsyncOptions): Promise<boolean> {
     const w = this.openWords(this.waitAsync);
-    const opts = validateOptions(options, 'options', this.waitAsync);
-    const timeout = validateTimeout(opts.timeout, this.waitAsync);
-    const signal = validateSignal(opts.signal, this.waitAsync);
-    signal?.throwIfAborted();
+    const { timeout, signal } = validateAsyncOptions(options, this.waitAsync);
     return Atomics.load(w, 0) !== 0 || sleepAsync(this.#waiting(timeout, this.waitAsync), signal);
   }
 

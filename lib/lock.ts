@@ -17,7 +17,7 @@ import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
-import { validateOptions, validateSignal, validateTimeout } from './validate.js';
+import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
 const OWNER_MASK = 0x3fffffff;
@@ -143,10 +143,7 @@ export class Lock extends SharedObject {
    */
   async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
     const word = this.openWords(this.acquireAsync);
-    const opts = validateOptions(options, 'options', this.acquireAsync);
-    const timeout = validateTimeout(opts.timeout, this.acquireAsync);
-    const signal = validateSignal(opts.signal, this.acquireAsync);
-    signal?.throwIfAborted();
+    const { timeout, signal } = validateAsyncOptions(options, this.acquireAsync);
     if (Atomics.compareExchange(word, 0, 0, ME) === 0 || this.#spin(word)) return this.#took();
     return sleepAsync(this.#acquiring(timeout, false, this.acquireAsync), signal);
   }

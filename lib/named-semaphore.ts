@@ -6,7 +6,7 @@ import { closedError, fromNative } from './errors.js';
 import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { canonicalName, osName, randomName } from './names.js';
 import { native, type NativeSemaphore } from './native.js';
-import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
+import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
 import { startNative } from './wait.js';
 
 /** Options of {@link NamedSemaphore.create}. */
@@ -95,10 +95,7 @@ export class NamedSemaphore implements Disposable {
    * thread of its own, not a libuv threadpool thread).
    */
   async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
-    const opts = validateOptions(options, 'options', this.acquireAsync);
-    const timeout = validateTimeout(opts.timeout, this.acquireAsync);
-    const signal = validateSignal(opts.signal, this.acquireAsync);
-    signal?.throwIfAborted();
+    const { timeout, signal } = validateAsyncOptions(options, this.acquireAsync);
     if (this.tryAcquire()) return true;
     const sem = this.#open(this.acquireAsync);
     return (await startNative((id) => sem.waitAsync(timeout, id), native.cancelSemaphoreWait, signal)) === 'ok';

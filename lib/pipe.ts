@@ -22,7 +22,7 @@ import { initRing, MAX_RING_BYTES, Queue, ringBytes, type QueueMessage } from '.
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, type CreateTyped } from './typed-segment.js';
-import { validateBoolean, validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
+import { validateAsyncOptions, validateBoolean, validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 
 const CREATOR = 0;
 const OPENER = 1;
@@ -194,9 +194,7 @@ export class Pipe extends SharedObject {
   /** The async form of {@link poll}: never blocks the event loop. */
   async pollAsync(options?: AcquireAsyncOptions): Promise<boolean> {
     const inbox = this.#receiver(this.pollAsync);
-    const opts = validateOptions(options, 'options', this.pollAsync);
-    const timeout = opts.timeout === undefined ? 0 : validateTimeout(opts.timeout, this.pollAsync);
-    const signal = validateSignal(opts.signal, this.pollAsync);
+    const { timeout, signal } = validateAsyncOptions(options, this.pollAsync, 0);
     const deadline = performance.now() + timeout;
     for (;;) {
       signal?.throwIfAborted();

@@ -40,7 +40,7 @@ import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, type CreateTyped } from './typed-segment.js';
 import { decodeUtf8, encoder } from './utf8.js';
-import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
+import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
 import { SPINS, sleepAsync, sleepSync, startWait, type Sleep } from './wait.js';
 
 const HEAD = 0;
@@ -195,10 +195,7 @@ export class Queue extends SharedObject {
   /** The async form of {@link put}: never blocks the event loop. */
   async putAsync(message: QueueMessage, options?: AcquireAsyncOptions): Promise<boolean> {
     const w = this.openWords(this.putAsync);
-    const opts = validateOptions(options, 'options', this.putAsync);
-    const timeout = validateTimeout(opts.timeout, this.putAsync);
-    const signal = validateSignal(opts.signal, this.putAsync);
-    signal?.throwIfAborted();
+    const { timeout, signal } = validateAsyncOptions(options, this.putAsync);
     const [kind, bytes] = this.#encode(message, this.putAsync);
     if (Atomics.load(w, ENDED) === 0 && this.#put(w, kind, bytes)) return true;
     return sleepAsync(this.#putting(kind, bytes, timeout, this.putAsync), signal);
@@ -230,10 +227,7 @@ export class Queue extends SharedObject {
   /** The async form of {@link get}: never blocks the event loop. */
   async getAsync(options?: AcquireAsyncOptions): Promise<QueueMessage | undefined> {
     const w = this.openWords(this.getAsync);
-    const opts = validateOptions(options, 'options', this.getAsync);
-    const timeout = validateTimeout(opts.timeout, this.getAsync);
-    const signal = validateSignal(opts.signal, this.getAsync);
-    signal?.throwIfAborted();
+    const { timeout, signal } = validateAsyncOptions(options, this.getAsync);
     const got = this.#get(w);
     return got !== NONE ? got : sleepAsync(this.#getting(timeout, this.getAsync), signal);
   }

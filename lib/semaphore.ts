@@ -15,7 +15,7 @@ import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
-import { validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
+import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
 const VALUE = 0;
@@ -100,10 +100,7 @@ export class Semaphore extends SharedObject {
 
   /** The async form of {@link acquire}: never blocks the event loop. */
   async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
-    const opts = validateOptions(options, 'options', this.acquireAsync);
-    const timeout = validateTimeout(opts.timeout, this.acquireAsync);
-    const signal = validateSignal(opts.signal, this.acquireAsync);
-    signal?.throwIfAborted();
+    const { timeout, signal } = validateAsyncOptions(options, this.acquireAsync);
     return this.tryAcquire() || sleepAsync(this.#acquiring(timeout, this.acquireAsync), signal);
   }
 

@@ -38,3 +38,16 @@ export function validateSignal(value: unknown, caller: Function): AbortSignal | 
   }
   return value;
 }
+
+/**
+ * The options of every async wait, checked: `{ timeout, signal }`, the time-out falling
+ * back to `defaultTimeout`. Rejects at once (with the signal's reason) if already aborted.
+ */
+export function validateAsyncOptions(options: unknown, caller: Function, defaultTimeout = Infinity):
+  { timeout: number; signal: AbortSignal | undefined } {
+  const opts = validateOptions(options, 'options', caller);
+  const timeout = opts.timeout === undefined ? defaultTimeout : validateTimeout(opts.timeout, caller);
+  const signal = validateSignal(opts.signal, caller);
+  signal?.throwIfAborted();
+  return { timeout, signal };
+}
