@@ -26,11 +26,13 @@ const env = {
   SHMKIT_TAG: String(process.pid),
 };
 const started = Date.now();
-const r = spawnSync(wine, [nodeExe, win(join(root, 'test', 'wine', 'smoke.cjs'))], { env, stdio: 'ignore', timeout: 300_000 });
+const r = spawnSync(wine, [nodeExe, win(join(root, 'test', 'wine', 'smoke.cjs'))], { env, stdio: 'ignore', timeout: 120_000 });
 const files = Object.fromEntries(readdirSync(results).map((f) => [f, readFileSync(join(results, f), 'utf8')]));
 rmSync(results, { recursive: true, force: true });
 const ok = r.status === 0 && files['result.txt'] === 'ok';
 console.log(`wine smoke test: ${ok ? 'ok' : 'FAILED'} in ${Date.now() - started} ms (exit ${r.status}${r.error ? `, ${r.error.message}` : ''})`);
-for (const [f, text] of Object.entries(files)) if (f !== 'result.txt') console.log(`${f}:\n${text}`);
+for (const [f, text] of Object.entries(files)) {
+  if (f !== 'result.txt' && (!ok || f !== 'steps.txt')) console.log(`${f}:\n${text}`);
+}
 console.log(`${ok ? 1 : 0} passed, ${ok ? 0 : 1} failed`);
 process.exit(ok ? 0 : 1);

@@ -15,12 +15,22 @@ const role = process.argv[2];
 const tag = process.env.SHMKIT_TAG;
 const name = (what) => `shmkit-wine-${tag}-${what}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Polls `predicate` until it holds; fails with `what` after 20 s. */
+async function until(predicate, what) {
+  for (const t0 = Date.now(); !predicate(); await sleep(10)) {
+    if (Date.now() - t0 > 20_000) throw new Error(`timed out waiting for ${what}`);
+  }
+}
 const child = (r) => new Promise((resolve) => {
   const c = spawn(process.execPath, [__filename, r], { stdio: 'ignore' });
   c.on('exit', (code) => resolve(code));
 });
 
+/** Records how far the main process got, for a run that hangs. */
+const step = (what) => fs.appendFileSync(path.join(results, 'steps.txt'), `${what}\n`);
+
 async function main() {
+  step('segment');
   // A segment made here, written by another node.exe.
   const seg = SharedMemory.create({ name: name('seg'), size: 100 });
   assert.equal(seg.size, 100);
@@ -33,14 +43,16 @@ async function main() {
   other.close();
 
   // Two processes × 50,000 Value.add(1).
+  step('values');
   const v = Value.create({ name: name('val'), type: 'int32' });
   assert.deepEqual(await Promise.all([child('adder'), child('adder')]), [0, 0]);
   assert.equal(v.value, 100_000);
 
   // wait in another process, woken by notify from here (the parking lot).
+  step('wait');
   const i32 = new Int32Array(seg.buffer, 64, 4);
   const waiter = child('waiter');
-  while (Atomics.load(i32, 1) === 0) await sleep(10);
+  await until(() => Atomics.load(i32, 1) !== 0, 'the waiter to start');
   let woken = 0;
   for (const t0 = Date.now(); woken === 0 && Date.now() - t0 < 10_000; await sleep(10)) woken = notify(i32, 0);
   assert.equal(woken, 1);
@@ -49,39 +61,43 @@ async function main() {
   assert.equal(wait(i32, 3, 0, 30), 'timed-out');
 
   // A Lock whose holder is killed: recovered within a second, ownerDied set.
+  step('lock');
   const lock = Lock.create({ name: name('lock') });
   const holder = spawn(process.execPath, [__filename, 'holder'], { stdio: 'ignore' });
-  while (!lock.locked) await sleep(10);
+  await until(() => lock.locked, 'the holder to take the lock');
   holder.kill('SIGKILL');
   await new Promise((r) => holder.on('exit', r));
   const t0 = Date.now();
-  assert.equal(await lock.acquireAsync({ timeout: 5000 }), true);
+  assert.equal(lock.acquire({ timeout: 5000 }), true);
   assert.ok(Date.now() - t0 < 1000, `recovered after ${Date.now() - t0} ms`);
   assert.equal(lock.ownerDied, true);
   lock.release();
 
   // A Queue between processes.
+  step('queue');
   const q = Queue.create({ name: name('queue'), capacity: 8, maxMessageSize: 64 });
   const producer = child('producer'); // 20 messages through 8 slots: it waits for room
   const got = [];
-  for (let i = 0; i < 20; i++) got.push(await q.getAsync({ timeout: 10_000 }));
+  for (let i = 0; i < 20; i++) got.push(q.get({ timeout: 10_000 }));
   assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => ({ i })));
   assert.equal(await producer, 0);
   // Event, Barrier, Condition, Semaphore across processes.
+  step('sync');
   const ev = Event.create({ name: name('event') });
   const barrier = Barrier.create({ name: name('barrier'), parties: 2 });
   const cond = Condition.create({ name: name('cond') });
   const sem = Semaphore.create({ name: name('sem'), value: 0 });
   const sync = child('sync');
-  assert.equal(await barrier.waitAsync({ timeout: 10_000 }) >= 0, true);
+  assert.equal(barrier.wait({ timeout: 10_000 }) >= 0, true);
   ev.set();
-  assert.equal(await sem.acquireAsync({ timeout: 10_000 }), true, 'the child released the semaphore');
-  await cond.acquireAsync();
-  assert.equal(await cond.waitForAsync(() => Atomics.load(i32, 3) === 7, { timeout: 10_000 }), true);
+  assert.equal(sem.acquire({ timeout: 10_000 }), true, 'the child released the semaphore');
+  cond.acquire();
+  assert.equal(cond.waitFor(() => Atomics.load(i32, 3) === 7, { timeout: 10_000 }), true);
   cond.release();
   assert.equal(await sync, 0);
 
   // A NamedSemaphore (a Windows semaphore object) and a ShareableList.
+  step('named');
   const ns = NamedSemaphore.create({ name: name('nsem'), value: 0 });
   const list = ShareableList.create({ name: name('list'), items: [1, 2.5, 'text', null, true] });
   assert.equal(await child('named'), 0);
@@ -89,11 +105,12 @@ async function main() {
   assert.deepEqual(list.toArray(), [42, 2.5, 'changed', null, false]);
 
   // A Pipe between two node.exe processes.
+  step('pipe');
   const pipe = Pipe.create({ name: name('pipe') });
   const peer = child('pipe');
   pipe.send({ ping: 1 });
-  assert.deepEqual(await pipe.recvAsync(), { pong: 1 });
-  await assert.rejects(pipe.recvAsync(), { code: 'ERR_SHMKIT_PIPE_CLOSED' });
+  assert.deepEqual(pipe.recv(), { pong: 1 });
+  assert.throws(() => pipe.recv(), { code: 'ERR_SHMKIT_PIPE_CLOSED' });
   assert.equal(await peer, 0);
 
   for (const o of [seg, v, lock, q, ev, barrier, cond, sem, ns, list, pipe]) o.close();
@@ -111,12 +128,12 @@ async function helper() {
   if (role === 'holder') { Lock.open(name('lock')).acquire(); setInterval(() => {}, 1000); return; }
   if (role === 'sync') {
     const barrier = Barrier.open(name('barrier'));
-    await barrier.waitAsync({ timeout: 10_000 });
-    if (!(await Event.open(name('event')).waitAsync({ timeout: 10_000 }))) throw new Error('event');
+    barrier.wait({ timeout: 10_000 });
+    if (!Event.open(name('event')).wait({ timeout: 10_000 })) throw new Error('event');
     Semaphore.open(name('sem')).release();
     const cond = Condition.open(name('cond'));
     const i32 = new Int32Array(SharedMemory.open(name('seg')).buffer, 64, 4);
-    await cond.acquireAsync();
+    if (!cond.acquire({ timeout: 10_000 })) throw new Error('condition lock');
     Atomics.store(i32, 3, 7);
     cond.notifyAll();
     cond.release();
@@ -132,13 +149,13 @@ async function helper() {
   }
   if (role === 'pipe') {
     const end = Pipe.open(name('pipe'));
-    const m = await end.recvAsync();
+    const m = end.recv();
     end.send({ pong: m.ping });
     end.close();
   }
   if (role === 'producer') {
     const q = Queue.open(name('queue'));
-    for (let i = 0; i < 20; i++) if (!(await q.putAsync({ i }, { timeout: 10_000 }))) throw new Error(`put ${i} timed out`);
+    for (let i = 0; i < 20; i++) if (!q.put({ i }, { timeout: 10_000 })) throw new Error(`put ${i} timed out`);
   }
 }
 
