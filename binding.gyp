@@ -2,12 +2,12 @@
   "targets": [
     {
       "target_name": "shmkit",
-      "sources": ["native/addon.cc", "native/wait.cc", "native/async-wait-threads.cc", "native/named-semaphore.cc"],
+      "sources": ["native/addon.cc", "native/wait.cc", "native/named-semaphore.cc"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "conditions": [
-        ["OS!='win'", { "sources": ["native/unix/segment.cc", "native/unix/semaphore.cc"] }],
+        ["OS!='win'", { "sources": ["native/unix/segment.cc", "native/unix/semaphore.cc", "native/async-wait-threads.cc"] }],
         ["OS=='win'", {
           "sources": ["native/win/segment.cc", "native/win/thread-win.cc", "native/win/semaphore.cc", "native/win/wait-win.cc"],
           "defines": ["_WIN32_WINNT=0x0A00"],

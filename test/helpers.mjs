@@ -3,8 +3,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
-import { basename } from 'node:path';
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { NamedSemaphore, SharedMemory } from 'shmkit';
@@ -77,28 +79,86 @@ export function runPython(code, { args = {}, timeout = 30_000, python = 'python3
 
 function run(file, argv, { env, timeout, onStdout, onSpawn }) {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, argv, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const output = childOutput();
+    const child = spawn(file, argv, { cwd: root, env, stdio: ['ignore', output.stdout, output.stderr] });
+    output.spawned(child);
     onSpawn?.(child);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => {
+    output.onData('stdout', (d) => {
       stdout += d;
       onStdout?.(d, child);
     });
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    output.onData('stderr', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${file} timed out after ${timeout} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, timeout);
     child.on('error', (error) => {
       clearTimeout(timer);
+      output.done();
       reject(error);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      output.done();
       resolve({ code, signal, stdout, stderr, child });
     });
   });
+}
+
+/**
+ * Where a child's stdout and stderr go: pipes, except on Windows under Wine, where
+ * node.exe cannot write to a pipe; there they go to files that are read as they grow.
+ */
+function childOutput() {
+  if (process.platform !== 'win32') {
+    let child;
+    return {
+      stdout: 'pipe',
+      stderr: 'pipe',
+      spawned(c) {
+        child = c;
+      },
+      onData(stream, listener) {
+        child[stream].setEncoding('utf8').on('data', listener);
+      },
+      done() {},
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'shmkit-child-'));
+  const files = { stdout: join(dir, 'stdout'), stderr: join(dir, 'stderr') };
+  const fds = { stdout: openSync(files.stdout, 'w+'), stderr: openSync(files.stderr, 'w+') };
+  const readers = [];
+  let closed = false;
+  const poll = () => {
+    for (const r of readers) {
+      const size = fstatSync(fds[r.stream]).size;
+      if (size <= r.offset) continue;
+      const chunk = Buffer.alloc(size - r.offset);
+      readSync(fds[r.stream], chunk, 0, chunk.length, r.offset);
+      r.offset = size;
+      r.listener(r.decoder.write(chunk));
+    }
+  };
+  const timer = setInterval(poll, 10);
+  return {
+    stdout: fds.stdout,
+    stderr: fds.stderr,
+    spawned() {},
+    onData(stream, listener) {
+      readers.push({ stream, listener, offset: 0, decoder: new StringDecoder('utf8') });
+    },
+    done() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      poll();
+      closeSync(fds.stdout);
+      closeSync(fds.stderr);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Asserts that a child ran to a clean exit, showing its output if not. */

@@ -12,6 +12,9 @@ const { SharedMemory, Value, Lock, Queue, wait, notify, Event, Barrier, Conditio
 
 const results = process.env.SHMKIT_RESULTS;
 const role = process.argv[2];
+const form = process.argv[3];
+/** Calls the blocking form of a waiting method, or its async form (`getAsync` for `get`). */
+const call = (how, object, method, ...args) => (how === 'async' ? object[`${method}Async`](...args) : object[method](...args));
 const tag = process.env.SHMKIT_TAG;
 const name = (what) => `shmkit-wine-${tag}-${what}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -21,13 +24,13 @@ async function until(predicate, what) {
     if (Date.now() - t0 > 20_000) throw new Error(`timed out waiting for ${what}`);
   }
 }
-const child = (r) => new Promise((resolve) => {
-  const c = spawn(process.execPath, [__filename, r], { stdio: 'ignore' });
+const child = (r, form = 'blocking') => new Promise((resolve) => {
+  const c = spawn(process.execPath, [__filename, r, form], { stdio: 'ignore' });
   c.on('exit', (code) => resolve(code));
 });
 
 /** Records how far the main process got, for a run that hangs. */
-const step = (what) => fs.appendFileSync(path.join(results, 'steps.txt'), `${what}\n`);
+const step = (what) => fs.appendFileSync(path.join(results, 'steps.txt'), `${role ?? 'main'} ${form ?? ''}: ${what}\n`);
 
 async function main() {
   step('segment');
@@ -60,42 +63,6 @@ async function main() {
   assert.equal(Atomics.load(i32, 2), 1, 'the waiter saw ok');
   assert.equal(wait(i32, 3, 0, 30), 'timed-out');
 
-  // A Lock whose holder is killed: recovered within a second, ownerDied set.
-  step('lock');
-  const lock = Lock.create({ name: name('lock') });
-  const holder = spawn(process.execPath, [__filename, 'holder'], { stdio: 'ignore' });
-  await until(() => lock.locked, 'the holder to take the lock');
-  holder.kill('SIGKILL');
-  await new Promise((r) => holder.on('exit', r));
-  const t0 = Date.now();
-  assert.equal(lock.acquire({ timeout: 5000 }), true);
-  assert.ok(Date.now() - t0 < 1000, `recovered after ${Date.now() - t0} ms`);
-  assert.equal(lock.ownerDied, true);
-  lock.release();
-
-  // A Queue between processes.
-  step('queue');
-  const q = Queue.create({ name: name('queue'), capacity: 8, maxMessageSize: 64 });
-  const producer = child('producer'); // 20 messages through 8 slots: it waits for room
-  const got = [];
-  for (let i = 0; i < 20; i++) got.push(q.get({ timeout: 10_000 }));
-  assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => ({ i })));
-  assert.equal(await producer, 0);
-  // Event, Barrier, Condition, Semaphore across processes.
-  step('sync');
-  const ev = Event.create({ name: name('event') });
-  const barrier = Barrier.create({ name: name('barrier'), parties: 2 });
-  const cond = Condition.create({ name: name('cond') });
-  const sem = Semaphore.create({ name: name('sem'), value: 0 });
-  const sync = child('sync');
-  assert.equal(barrier.wait({ timeout: 10_000 }) >= 0, true);
-  ev.set();
-  assert.equal(sem.acquire({ timeout: 10_000 }), true, 'the child released the semaphore');
-  cond.acquire();
-  assert.equal(cond.waitFor(() => Atomics.load(i32, 3) === 7, { timeout: 10_000 }), true);
-  cond.release();
-  assert.equal(await sync, 0);
-
   // A NamedSemaphore (a Windows semaphore object) and a ShareableList.
   step('named');
   const ns = NamedSemaphore.create({ name: name('nsem'), value: 0 });
@@ -103,18 +70,64 @@ async function main() {
   assert.equal(await child('named'), 0);
   assert.equal(ns.value, 2);
   assert.deepEqual(list.toArray(), [42, 2.5, 'changed', null, false]);
+  for (const o of [seg, v, ns, list]) o.close();
 
-  // A Pipe between two node.exe processes.
-  step('pipe');
-  const pipe = Pipe.create({ name: name('pipe') });
-  const peer = child('pipe');
-  pipe.send({ ping: 1 });
-  assert.deepEqual(pipe.recv(), { pong: 1 });
-  assert.throws(() => pipe.recv(), { code: 'ERR_SHMKIT_PIPE_CLOSED' });
-  assert.equal(await peer, 0);
-
-  for (const o of [seg, v, lock, q, ev, barrier, cond, sem, ns, list, pipe]) o.close();
+  // The waiting primitives, in their blocking forms and then in their async forms (a
+  // thread per wait on Windows, parked in the same parking lot).
+  for (const how of ['blocking', 'async']) await waiting(how);
   return 'ok';
+}
+
+/** A Lock with a killed holder, a Queue, Event/Barrier/Condition/Semaphore and a Pipe. */
+async function waiting(how) {
+  const n = (what) => name(`${what}-${how}`);
+  // A Lock whose holder is killed: recovered within a second, ownerDied set.
+  step(`lock (${how})`);
+  const lock = Lock.create({ name: n('lock') });
+  const holder = spawn(process.execPath, [__filename, 'holder', how], { stdio: 'ignore' });
+  await until(() => lock.locked, 'the holder to take the lock');
+  holder.kill('SIGKILL');
+  await new Promise((r) => holder.on('exit', r));
+  const t0 = Date.now();
+  assert.equal(await call(how, lock, 'acquire', { timeout: 5000 }), true);
+  assert.ok(Date.now() - t0 < 1000, `recovered after ${Date.now() - t0} ms`);
+  assert.equal(lock.ownerDied, true);
+  lock.release();
+
+  // A Queue between processes: 20 messages through 8 slots, so the producer waits for room.
+  step(`queue (${how})`);
+  const q = Queue.create({ name: n('queue'), capacity: 8, maxMessageSize: 64 });
+  const producer = child('producer', how);
+  const got = [];
+  for (let i = 0; i < 20; i++) got.push(await call(how, q, 'get', { timeout: 10_000 }));
+  assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => ({ i })));
+  assert.equal(await producer, 0);
+
+  // Event, Barrier, Condition, Semaphore across processes.
+  step(`sync (${how})`);
+  const ev = Event.create({ name: n('event') });
+  const barrier = Barrier.create({ name: n('barrier'), parties: 2 });
+  const cond = Condition.create({ name: n('cond') });
+  const sem = Semaphore.create({ name: n('sem'), value: 0 });
+  const flag = Value.create({ name: n('flag'), type: 'int32' });
+  const sync = child('sync', how);
+  assert.equal(await call(how, barrier, 'wait', { timeout: 10_000 }) >= 0, true);
+  ev.set();
+  assert.equal(await call(how, sem, 'acquire', { timeout: 10_000 }), true, 'the child released the semaphore');
+  assert.equal(await call(how, cond, 'acquire', { timeout: 10_000 }), true);
+  assert.equal(await call(how, cond, 'waitFor', () => flag.value === 7, { timeout: 10_000 }), true);
+  cond.release();
+  assert.equal(await sync, 0);
+
+  // A Pipe between two node.exe processes; the other end's close is reported.
+  step(`pipe (${how})`);
+  const pipe = Pipe.create({ name: n('pipe') });
+  const peer = child('pipe', how);
+  pipe.send({ ping: 1 });
+  assert.deepEqual(await call(how, pipe, 'recv'), { pong: 1 });
+  await assert.rejects(async () => call(how, pipe, 'recv'), { code: 'ERR_SHMKIT_PIPE_CLOSED' });
+  assert.equal(await peer, 0);
+  for (const o of [lock, q, ev, barrier, cond, sem, flag, pipe]) o.close();
 }
 
 async function helper() {
@@ -125,16 +138,15 @@ async function helper() {
     Atomics.store(i32, 1, 1);
     if (wait(i32, 0, 0, 20_000) === 'ok') Atomics.store(i32, 2, 1);
   }
-  if (role === 'holder') { Lock.open(name('lock')).acquire(); setInterval(() => {}, 1000); return; }
+  const n = (what) => name(`${what}-${form}`);
+  if (role === 'holder') { Lock.open(n('lock')).acquire(); setInterval(() => {}, 1000); return; }
   if (role === 'sync') {
-    const barrier = Barrier.open(name('barrier'));
-    barrier.wait({ timeout: 10_000 });
-    if (!Event.open(name('event')).wait({ timeout: 10_000 })) throw new Error('event');
-    Semaphore.open(name('sem')).release();
-    const cond = Condition.open(name('cond'));
-    const i32 = new Int32Array(SharedMemory.open(name('seg')).buffer, 64, 4);
-    if (!cond.acquire({ timeout: 10_000 })) throw new Error('condition lock');
-    Atomics.store(i32, 3, 7);
+    if ((await call(form, Barrier.open(n('barrier')), 'wait', { timeout: 10_000 })) < 0) throw new Error('barrier');
+    if (!(await call(form, Event.open(n('event')), 'wait', { timeout: 10_000 }))) throw new Error('event');
+    Semaphore.open(n('sem')).release();
+    const cond = Condition.open(n('cond'));
+    if (!(await call(form, cond, 'acquire', { timeout: 10_000 }))) throw new Error('condition lock');
+    Value.open(n('flag')).value = 7;
     cond.notifyAll();
     cond.release();
   }
@@ -148,14 +160,14 @@ async function helper() {
     list.set(-1, false);
   }
   if (role === 'pipe') {
-    const end = Pipe.open(name('pipe'));
-    const m = end.recv();
+    const end = Pipe.open(n('pipe'));
+    const m = await call(form, end, 'recv');
     end.send({ pong: m.ping });
     end.close();
   }
   if (role === 'producer') {
-    const q = Queue.open(name('queue'));
-    for (let i = 0; i < 20; i++) if (!q.put({ i }, { timeout: 10_000 })) throw new Error(`put ${i} timed out`);
+    const q = Queue.open(n('queue'));
+    for (let i = 0; i < 20; i++) if (!(await call(form, q, 'put', { i }, { timeout: 10_000 }))) throw new Error(`put ${i} timed out`);
   }
 }
 
