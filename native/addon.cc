@@ -248,6 +248,7 @@ class Segment : public Napi::ObjectWrap<Segment> {
       view->ref = nullptr;
     }
     region_->views.clear();
+    SegmentRelease(&region_->mapping);
     // The unmap happens when the last owner of the Region lets go: now, unless an
     // ArrayBuffer escaped detachment (one transferred to another thread or with
     // ArrayBuffer.prototype.transfer() is a new object that shares the backing store),

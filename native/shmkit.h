@@ -52,6 +52,12 @@ bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* 
 // Unmaps. Idempotent; `m` is left empty.
 void SegmentUnmap(Mapping* m);
 
+// Lets go of the name while the memory stays mapped, for close() when a view that
+// escaped detachment keeps the mapping alive. Windows: closes the section handle, so the
+// name goes as soon as no process holds one, as it would without that view. POSIX:
+// nothing (the descriptor was closed once mapped). Idempotent.
+void SegmentRelease(Mapping* m);
+
 // Removes the name. Processes that have the segment mapped keep their mapping.
 bool SegmentUnlink(const std::string& name, OsError* err);
 

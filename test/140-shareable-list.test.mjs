@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SharedMemory, ShareableList } from 'shmkit';
-import { assertOk, runPython, uniqueName } from './helpers.mjs';
+import { assertOk, isWindows, noPython, runPython, uniqueName } from './helpers.mjs';
 
 const code = (c) => (e) => {
   assert.equal(e.code, c, e.message);
@@ -160,7 +160,7 @@ sl.shm.close()`, { args: { name }, python }));
   });
 }
 
-test('the documented example is byte-identical to CPython\'s', async (t) => {
+test('the documented example is byte-identical to CPython\'s', { skip: noPython }, async (t) => {
   const name = uniqueName(t);
   assertOk(await runPython(`${PY}
 sl = shared_memory.ShareableList([7, 2.5, True, None, "hi", b"ab\\x00", "é"*9], name=args['name'])
@@ -279,7 +279,9 @@ test('segments that are not well-formed lists are refused, never read out of bou
     return shm.name;
   };
   const cases = {
-    tiny: make(8, () => {}),
+    // (On Windows an attached segment is whole pages, so 8 bytes read as 4096 zeros: an
+    // empty list, well-formed.)
+    ...(isWindows ? {} : { tiny: make(8, () => {}) }),
     negativeLength: make(64, (v) => v.setBigInt64(0, -1n, true)),
     hugeLength: make(64, (v) => v.setBigInt64(0, 2n ** 40n, true)),
     offsetPastEnd: make(64, (v) => { v.setBigInt64(0, 1n, true); v.setBigInt64(16, 4096n, true); }),

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Lock, Queue, SharedArray, SharedMemory } from 'shmkit';
-import { CHILD, assertOk, runNode, uniqueName, until } from './helpers.mjs';
+import { CHILD, assertKilled, assertOk, runNode, uniqueName, until } from './helpers.mjs';
 
 const code = (c) => (e) => {
   assert.equal(e.code, c, e.message);
@@ -75,12 +75,12 @@ test('a producer and a consumer SIGKILLed mid-run: the rest finish, nothing is d
   kids.p0.kill('SIGKILL');
   kids.c0.kill('SIGKILL');
   const [p0, p1, p2] = await Promise.all(producers);
-  assert.equal(p0.signal, 'SIGKILL');
+  assertKilled(p0);
   assertOk(p1);
   assertOk(p2);
   queue.end();
   const [c0, c1, c2] = await Promise.all(consumers);
-  assert.equal(c0.signal, 'SIGKILL');
+  assertKilled(c0);
   const outs = [c1, c2].map((c) => JSON.parse(assertOk(c).stdout));
   assert.deepEqual(outs.map((o) => o.disorder), [0, 0]);
   const counts = seen.array;
@@ -176,7 +176,7 @@ async function deadOwnerId(t) {
   const lock = Lock.create({ name: uniqueName(t) });
   t.after(() => lock.close());
   const r = await runNode(`${CHILD} Lock.open(args.name).acquire(); process.kill(process.pid, 'SIGKILL');`, { args: { name: lock.name } });
-  assert.equal(r.signal, 'SIGKILL');
+  assertKilled(r);
   const raw = SharedMemory.open(lock.name);
   const id = new Int32Array(raw.buffer, 64, 1)[0] & 0x3fffffff;
   raw.close();

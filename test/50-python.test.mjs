@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SharedMemory } from 'shmkit';
-import { assertOk, runPython, uniqueName } from './helpers.mjs';
+import { assertOk, noPython, runPython, uniqueName } from './helpers.mjs';
 
 // Attach or create without handing the segment to CPython's resource tracker, which
 // would otherwise unlink it when the Python process exits (python/cpython#82300).
@@ -18,7 +18,7 @@ def attach(name, create=False, size=0):
     return shm
 `;
 
-test('python3 attaches by name to a shmkit segment, reads it and writes to it', async (t) => {
+test('python3 attaches by name to a shmkit segment, reads it and writes to it', { skip: noPython }, async (t) => {
   const name = uniqueName(t);
   const shm = SharedMemory.create({ name, size: 100_000 });
   t.after(() => shm.close());
@@ -40,7 +40,7 @@ shm.close()
   assert.equal(SharedMemory.exists(name), true);
 });
 
-test('shmkit attaches to a segment python3 created, and python3 sees shmkit\'s writes', async (t) => {
+test('shmkit attaches to a segment python3 created, and python3 sees shmkit\'s writes', { skip: noPython }, async (t) => {
   const name = uniqueName(t);
   assertOk(await runPython(`${PY}
 shm = attach(args['name'], create=True, size=5000)
@@ -61,7 +61,7 @@ shm.close()
   assert.equal(result.stdout.trim(), 'from node!');
 });
 
-test('python3 sees shmkit\'s EEXIST and ENOENT the same way', async (t) => {
+test('python3 sees shmkit\'s EEXIST and ENOENT the same way', { skip: noPython }, async (t) => {
   const name = uniqueName(t);
   SharedMemory.create({ name, size: 16 }).close();
   const result = assertOk(await runPython(`${PY}

@@ -7,11 +7,27 @@ import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { getSystemErrorMap } from 'node:util';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { NamedSemaphore, SharedMemory } from 'shmkit';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Windows (node.exe under Wine, in CI): where POSIX-only tests are skipped, with the reason. */
+export const isWindows = process.platform === 'win32';
+
+/** Why the CPython interop tests cannot run here, if they cannot. */
+export const noPython = isWindows && 'no python3 in the Wine prefix: CPython interop on Windows is untested';
+
+/** The longest segment name on this platform, in bytes of UTF-8. */
+export const longestName = { darwin: 30, win32: 260 }[process.platform] ?? 255;
+
+/** The errno Node gives the error named `code` (ENOENT: -2 on Linux, -4058 on Windows). */
+export function errnoOf(code) {
+  for (const [errno, [name]] of getSystemErrorMap()) if (name === code) return errno;
+  throw new Error(`no errno for ${code}`);
+}
 
 // Every name a test makes starts with this file's prefix, so that the check below can
 // tell this file's leftovers from anything else on the machine.
@@ -159,6 +175,16 @@ function childOutput() {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Asserts that a child died by SIGKILL. On Windows a kill is TerminateProcess: libuv
+ * reports the signal only when the parent sent it, and a self-kill as exit code 1.
+ */
+export function assertKilled(result) {
+  if (isWindows && result.signal === null) assert.notEqual(result.code, 0, 'the child was killed');
+  else assert.equal(result.signal, 'SIGKILL', `child was not killed (code ${result.code})\nstderr: ${result.stderr}`);
+  return result;
 }
 
 /** Asserts that a child ran to a clean exit, showing its output if not. */

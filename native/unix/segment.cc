@@ -97,6 +97,8 @@ void SegmentUnmap(Mapping* m) {
   m->size = 0;
 }
 
+void SegmentRelease(Mapping*) {}  // the descriptor was closed as soon as it was mapped
+
 bool SegmentUnlink(const std::string& name, OsError* err) {
   if (shm_unlink(OsName(name).c_str()) == -1) return Fail(err, "shm_unlink");
   return true;

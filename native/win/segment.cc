@@ -72,7 +72,10 @@ int ErrnoFromWin32(DWORD error) {
   switch (error) {
     case ERROR_FILE_NOT_FOUND:
     case ERROR_PATH_NOT_FOUND:
-    case ERROR_INVALID_NAME: return ENOENT;
+    case ERROR_INVALID_NAME:
+    // Sections, semaphores and events share one namespace: a name held by another kind
+    // of object is, for an open, no object of this kind. (A create reports EEXIST.)
+    case ERROR_INVALID_HANDLE: return ENOENT;
     case ERROR_ALREADY_EXISTS:
     case ERROR_FILE_EXISTS: return EEXIST;
     case ERROR_ACCESS_DENIED: return EACCES;
@@ -100,9 +103,9 @@ bool FindMapping(const void* addr, std::string* name, uint64_t* offset) {
   return true;
 }
 
-// A security descriptor whose DACL lets the current user alone in (the counterpart of
-// mode 0o600), or null if it cannot be made. Free it with LocalFree.
-PSECURITY_DESCRIPTOR UserOnly() {
+PSECURITY_DESCRIPTOR UserOnlyIf(uint32_t mode) {
+  // Group and other bits have no exact Windows meaning: any of them leaves the default DACL.
+  if ((mode & 077) != 0) return nullptr;
   HANDLE token = nullptr;
   if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) return nullptr;
   alignas(8) unsigned char buffer[256];
@@ -120,21 +123,19 @@ PSECURITY_DESCRIPTOR UserOnly() {
 }
 
 bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mapping* out, OsError* err) {
-  // Mode 0o600 (no group or other bits): only this user may open it. Wider modes leave
-  // the default DACL; group and other have no exact Windows meaning.
   SECURITY_ATTRIBUTES sa = {sizeof sa, nullptr, FALSE};
-  PSECURITY_DESCRIPTOR sd = (mode & 077) == 0 ? UserOnly() : nullptr;
+  PSECURITY_DESCRIPTOR sd = UserOnlyIf(mode);
   sa.lpSecurityDescriptor = sd;
   HANDLE section = CreateFileMappingW(INVALID_HANDLE_VALUE, &sa, PAGE_READWRITE, static_cast<DWORD>(size >> 32),
                                       static_cast<DWORD>(size & 0xffffffff), Wide(name).c_str());
   DWORD error = GetLastError();
   if (sd != nullptr) LocalFree(sd);
-  if (section == nullptr) {
+  if (section == nullptr && error != ERROR_INVALID_HANDLE) {
     SetLastError(error);
     return Fail(err, "CreateFileMappingW");
   }
-  if (error == ERROR_ALREADY_EXISTS) {  // O_EXCL: someone else's
-    CloseHandle(section);
+  if (section == nullptr || error == ERROR_ALREADY_EXISTS) {  // O_EXCL: the name is taken
+    if (section != nullptr) CloseHandle(section);
     err->code = EEXIST;
     err->syscall = "CreateFileMappingW";
     return false;
@@ -164,10 +165,14 @@ void SegmentUnmap(Mapping* m) {
     }
     UnmapViewOfFile(m->addr);
   }
-  if (m->handle != nullptr) CloseHandle(m->handle);
+  SegmentRelease(m);
   m->addr = nullptr;
-  m->handle = nullptr;
   m->size = 0;
+}
+
+void SegmentRelease(Mapping* m) {
+  if (m->handle != nullptr) CloseHandle(m->handle);
+  m->handle = nullptr;
 }
 
 bool SegmentUnlink(const std::string& name, OsError* err) {

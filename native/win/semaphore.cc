@@ -24,20 +24,27 @@ bool Fail(OsError* err, const char* syscall) {
 
 }  // namespace
 
-NamedSemaphore* SemaphoreOpen(const std::string& name, bool create, uint32_t /*mode*/, uint32_t value, OsError* err) {
+NamedSemaphore* SemaphoreOpen(const std::string& name, bool create, uint32_t mode, uint32_t value, OsError* err) {
   HANDLE h;
+  DWORD error;
   if (create) {
-    h = CreateSemaphoreW(nullptr, static_cast<LONG>(value), 0x7fffffff, Wide(name).c_str());
-    if (h != nullptr && GetLastError() == ERROR_ALREADY_EXISTS) {
-      CloseHandle(h);
+    SECURITY_ATTRIBUTES sa = {sizeof sa, UserOnlyIf(mode), FALSE};
+    h = CreateSemaphoreW(&sa, static_cast<LONG>(value), 0x7fffffff, Wide(name).c_str());
+    error = GetLastError();
+    if (sa.lpSecurityDescriptor != nullptr) LocalFree(sa.lpSecurityDescriptor);
+    // The name is taken: by a semaphore, or by another kind of object (ERROR_INVALID_HANDLE).
+    if ((h != nullptr && error == ERROR_ALREADY_EXISTS) || (h == nullptr && error == ERROR_INVALID_HANDLE)) {
+      if (h != nullptr) CloseHandle(h);
       err->code = EEXIST;
       err->syscall = "CreateSemaphoreW";
       return nullptr;
     }
   } else {
     h = OpenSemaphoreW(SEMAPHORE_ALL_ACCESS, FALSE, Wide(name).c_str());
+    error = GetLastError();
   }
   if (h == nullptr) {
+    SetLastError(error);
     Fail(err, create ? "CreateSemaphoreW" : "OpenSemaphoreW");
     return nullptr;
   }
