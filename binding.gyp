@@ -17,7 +17,10 @@
           "sources": ["native/unix/futex-linux.cc", "native/unix/thread-linux.cc", "native/unix/async-wait-io_uring.cc"],
           "libraries": ["-lrt", "-lpthread"]
         }],
-        ["OS=='mac'", { "xcode_settings": { "CLANG_CXX_LANGUAGE_STANDARD": "c++17", "MACOSX_DEPLOYMENT_TARGET": "11.0" } }]
+        ["OS=='mac'", {
+          "sources": ["native/unix/futex-darwin.cc", "native/unix/thread-darwin.cc"],
+          "xcode_settings": { "CLANG_CXX_LANGUAGE_STANDARD": "c++17", "MACOSX_DEPLOYMENT_TARGET": "11.0" }
+        }]
       ]
     }
   ]

@@ -164,6 +164,11 @@ class Segment : public Napi::ObjectWrap<Segment> {
     uint8_t* start;
     uint64_t length;
     if (!Range(info, &start, &length)) return env.Undefined();
+    if (!region_->mapping.viewsAllowed) {
+      ThrowCoded(env, Napi::Error::New(env, "A read-only attach has no zero-copy views on this platform: use read()"),
+                 "ERR_SHMKIT_READ_ONLY");
+      return env.Undefined();
+    }
 #ifdef NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED
     (void)start;
     return NoExternalBuffers(env);

@@ -28,6 +28,10 @@ struct Mapping {
   void* addr = nullptr;
   uint64_t size = 0;
   bool readOnly = false;
+  // False where a read-only mapping cannot take a stray store in a private page (macOS
+  // maps POSIX shared memory MAP_SHARED only): zero-copy views of it are refused, since a
+  // store through one would fault; read() still works.
+  bool viewsAllowed = true;
 #ifdef _WIN32
   // The section handle: on Windows a name lives only while some handle to it is open.
   void* handle = nullptr;

@@ -54,8 +54,16 @@ bool Map(int fd, uint64_t size, bool readOnly, Mapping* out, OsError* err) {
   // take the store instead; the segment never sees it. MAP_NORESERVE keeps the kernel
   // from charging the whole size against the commit limit for pages that will almost
   // never be copied.
+#ifdef __APPLE__
+  // macOS maps POSIX shared memory MAP_SHARED only (XNU's pshm_mmap refuses anything
+  // else), so a read-only attach is PROT_READ and hands out no views (untested).
+  int prot = readOnly ? PROT_READ : PROT_READ | PROT_WRITE;
+  int flags = MAP_SHARED;
+  out->viewsAllowed = !readOnly;
+#else
   int prot = PROT_READ | PROT_WRITE;
   int flags = readOnly ? (MAP_PRIVATE | MAP_NORESERVE) : MAP_SHARED;
+#endif
   void* addr = mmap(nullptr, static_cast<size_t>(size), prot, flags, fd, 0);
   if (addr == MAP_FAILED) return Fail(err, "mmap");
   out->addr = addr;

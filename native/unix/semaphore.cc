@@ -57,14 +57,30 @@ WaitResult SemaphoreWait(NamedSemaphore* s, int64_t timeoutNs, OsError* err) {
   int r;
   do r = sem_clockwait(s->sem, CLOCK_MONOTONIC, &abs);
   while (r == -1 && errno == EINTR);
-#else
-  int r = -1;
-  errno = ENOSYS;  // macOS has no timed wait: the port polls (a later issue)
-#endif
   if (r == 0) return WaitResult::kOk;
   if (errno == ETIMEDOUT) return WaitResult::kTimedOut;
   Fail(err, "sem_clockwait");
   return WaitResult::kNotEqual;
+#else
+  // macOS has no sem_timedwait: poll sem_trywait, sleeping 50 µs at first and up to
+  // 5 ms, until the deadline. (Untested: no Mac has run it yet.)
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const int64_t deadline = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec + timeoutNs;
+  for (int64_t pause = 50000;; pause = pause * 2 > 5000000 ? 5000000 : pause * 2) {
+    if (sem_trywait(s->sem) == 0) return WaitResult::kOk;
+    if (errno != EAGAIN && errno != EINTR) {
+      Fail(err, "sem_trywait");
+      return WaitResult::kNotEqual;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const int64_t left = deadline - (static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec);
+    if (left <= 0) return WaitResult::kTimedOut;
+    const int64_t nap = pause < left ? pause : left;
+    struct timespec ts = {static_cast<time_t>(nap / 1000000000), static_cast<long>(nap % 1000000000)};
+    nanosleep(&ts, nullptr);
+  }
+#endif
 }
 
 bool SemaphoreTryWait(NamedSemaphore* s, bool* acquired, OsError* err) {
@@ -84,7 +100,16 @@ bool SemaphorePost(NamedSemaphore* s, OsError* err) {
 }
 
 bool SemaphoreValue(NamedSemaphore* s, int* value, OsError* err) {
+#ifdef __APPLE__
+  // macOS does not implement sem_getvalue (ENOSYS): report 1 if a unit could be taken
+  // (and give it back), else 0, as on Windows.
+  bool acquired = false;
+  if (!SemaphoreTryWait(s, &acquired, err)) return false;
+  *value = acquired ? 1 : 0;
+  return !acquired || SemaphorePost(s, err);
+#else
   return sem_getvalue(s->sem, value) == 0 || Fail(err, "sem_getvalue");
+#endif
 }
 
 void SemaphoreClose(NamedSemaphore* s) {

@@ -1,0 +1,103 @@
+// Cross-process wait/wake on a 32-bit word, macOS. UNTESTED: written against Apple's
+// documentation and headers; no Mac has run it yet (README, Platforms).
+//
+// macOS 14.4 and later: os_sync_wait_on_address / os_sync_wake_by_address_* with
+// OS_SYNC_WAIT_ON_ADDRESS_SHARED, the documented cross-process address wait. Older
+// macOS: __ulock_wait / __ulock_wake with UL_COMPARE_AND_WAIT_SHARED, the private
+// system calls libc++'s std::atomic::wait and Chromium use for the same purpose.
+// Both compare the word in the kernel before sleeping, as a futex does.
+//
+// The functions are declared here, weakly, rather than taken from the SDK's headers, so
+// that the addon builds with older SDKs and loads on systems that lack the new calls.
+#include <errno.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../shmkit.h"
+
+extern "C" {
+// <os/os_sync_wait_on_address.h> (macOS 14.4)
+int os_sync_wait_on_address(void* addr, uint64_t value, size_t size, uint32_t flags) __attribute__((weak));
+int os_sync_wait_on_address_with_timeout(void* addr, uint64_t value, size_t size, uint32_t flags, uint32_t clockid,
+                                         uint64_t timeout_ns) __attribute__((weak));
+int os_sync_wake_by_address_any(void* addr, size_t size, uint32_t flags) __attribute__((weak));
+int os_sync_wake_by_address_all(void* addr, size_t size, uint32_t flags) __attribute__((weak));
+// bsd/sys/ulock.h (private, stable since macOS 10.12)
+int __ulock_wait(uint32_t operation, void* addr, uint64_t value, uint32_t timeout_us);
+int __ulock_wake(uint32_t operation, void* addr, uint64_t wake_value);
+}
+
+namespace shmkit {
+namespace {
+
+constexpr uint32_t kOsSyncShared = 0x00000001;         // OS_SYNC_WAIT_ON_ADDRESS_SHARED / OS_SYNC_WAKE_BY_ADDRESS_SHARED
+constexpr uint32_t kOsClockMachAbsolute = 32;          // OS_CLOCK_MACH_ABSOLUTE_TIME
+constexpr uint32_t kUlCompareAndWaitShared = 3;        // UL_COMPARE_AND_WAIT_SHARED
+constexpr uint32_t kUlfWakeAll = 0x00000100;           // ULF_WAKE_ALL
+constexpr uint32_t kUlfNoErrno = 0x01000000;           // ULF_NO_ERRNO: errors as negative returns
+
+bool HaveOsSync() {
+  return os_sync_wait_on_address != nullptr && os_sync_wait_on_address_with_timeout != nullptr &&
+         os_sync_wake_by_address_any != nullptr && os_sync_wake_by_address_all != nullptr;
+}
+
+int64_t MonotonicNs() {
+  return static_cast<int64_t>(clock_gettime_nsec_np(CLOCK_UPTIME_RAW));
+}
+
+}  // namespace
+
+WaitResult WaitAddress(uint32_t* addr, uint32_t expected, int64_t timeoutNs) {
+  const int64_t deadline = timeoutNs < 0 ? -1 : MonotonicNs() + timeoutNs;
+  for (;;) {
+    if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected) return WaitResult::kNotEqual;
+    int64_t left = deadline < 0 ? -1 : deadline - MonotonicNs();
+    if (deadline >= 0 && left <= 0) return WaitResult::kTimedOut;
+    int r;
+    if (HaveOsSync()) {
+      // The timeout is relative, in nanoseconds of the given clock; an interrupted wait
+      // comes back round this loop with what is left of it.
+      r = left < 0 ? os_sync_wait_on_address(addr, expected, 4, kOsSyncShared)
+                   : os_sync_wait_on_address_with_timeout(addr, expected, 4, kOsSyncShared, kOsClockMachAbsolute,
+                                                          static_cast<uint64_t>(left));
+      if (r >= 0) return WaitResult::kOk;
+      if (errno == ETIMEDOUT) continue;  // the loop decides against the deadline
+      if (errno == EINTR || errno == EFAULT) continue;
+      return WaitResult::kNotEqual;
+    }
+    // __ulock_wait takes microseconds, 0 meaning no limit.
+    uint32_t us = left < 0 ? 0 : static_cast<uint32_t>(left / 1000 > UINT32_MAX ? UINT32_MAX : (left / 1000 == 0 ? 1 : left / 1000));
+    r = __ulock_wait(kUlCompareAndWaitShared | kUlfNoErrno, addr, expected, us);
+    if (r >= 0) return WaitResult::kOk;
+    if (r == -ETIMEDOUT || r == -EINTR || r == -EFAULT) continue;
+    return WaitResult::kNotEqual;
+  }
+}
+
+namespace {
+
+// Wakes one waiter; false if there was none.
+bool WakeOne(uint32_t* addr) {
+  if (HaveOsSync()) return os_sync_wake_by_address_any(addr, 4, kOsSyncShared) == 0;
+  return __ulock_wake(kUlCompareAndWaitShared | kUlfNoErrno, addr, 0) == 0;
+}
+
+}  // namespace
+
+int WakeAddress(uint32_t* addr, int count) {
+  // Neither mechanism says how many a wake-all woke, so a finite count wakes one at a
+  // time (exact, as on Linux); "all" reports 1 if it woke any.
+  if (count < INT32_MAX) {
+    int n = 0;
+    while (n < count && WakeOne(addr)) n++;
+    return n;
+  }
+  if (HaveOsSync()) return os_sync_wake_by_address_all(addr, 4, kOsSyncShared) == 0 ? 1 : 0;
+  return __ulock_wake(kUlCompareAndWaitShared | kUlfNoErrno | kUlfWakeAll, addr, 0) == 0 ? 1 : 0;
+}
+
+AsyncWaits* AsyncWaits::Create(Done done, void* context) {
+  return CreateThreadAsyncWaits(done, context);  // a thread per pending wait
+}
+
+}  // namespace shmkit
