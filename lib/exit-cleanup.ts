@@ -1,4 +1,6 @@
-// unlinkOnExit: names this process created and asked to remove when it ends.
+// unlinkOnExit (and Scope): names this process created and asked to remove when it ends.
+// Each is registered under a key (its namespace and name: segments and named semaphores
+// are different objects with the same name on POSIX) with the function that removes it.
 //
 // On a normal exit (including process.exit() and an uncaught exception) the 'exit'
 // event removes them. On SIGINT, SIGTERM and SIGHUP the default action would kill the
@@ -9,16 +11,14 @@
 // the signal: shmkit leaves the names alone until the process really exits.
 // SIGKILL cannot be caught; names of a killed process stay until `shmkit gc` or an
 // explicit unlink.
-import { native } from './native.js';
-
-const registered = new Set<string>();
+const registered = new Map<string, () => void>();
 const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 let installed = false;
 
 function unlinkAll(): void {
-  for (const name of registered) {
+  for (const unlink of [...registered.values()]) {
     try {
-      native.unlink(name);
+      unlink();
     } catch {
       // already gone (someone else unlinked it): nothing to do at exit
     }
@@ -47,12 +47,18 @@ function uninstall(): void {
   for (const s of signals) process.off(s, onSignal);
 }
 
-export function unlinkOnExit(name: string): void {
-  registered.add(name);
+/** The key of a segment's name (and of every typed object's, which is its segment's). */
+export const segmentKey = (name: string): string => `segment:${name}`;
+/** The key of a named semaphore's name. */
+export const semaphoreKey = (name: string): string => `semaphore:${name}`;
+
+/** Runs `unlink` when the process ends (once per key). */
+export function unlinkOnExit(key: string, unlink: () => void): void {
+  registered.set(key, unlink);
   install();
 }
 
 /** Called when a name is unlinked by hand: nothing left to do for it at exit. */
-export function forget(name: string): void {
-  if (registered.delete(name) && registered.size === 0) uninstall();
+export function forget(key: string): void {
+  if (registered.delete(key) && registered.size === 0) uninstall();
 }

@@ -3,7 +3,7 @@
 // of unlinkOnExit names, one table of pending waits and one loaded addon.
 export {
   SharedMemory, Lock, RLock, Semaphore, BoundedSemaphore, Event, Condition, Barrier, Queue, Pipe, NamedSemaphore,
-  Value, SharedArray, ShareableList, wait, waitAsync, notify, waitBackend,
+  Value, SharedArray, ShareableList, Scope, wait, waitAsync, notify, waitBackend, type ScopedObject,
   type NamedSemaphoreOptions, type PipeOptions, type QueueOptions, type QueueCodec, type QueueMessage, type SemaphoreOptions, type ConditionOptions, type BarrierOptions, type BarrierLocalOptions,
   type CreateOptions, type OpenOptions, type LockOptions, type AcquireOptions, type AcquireAsyncOptions,
   type ValueOptions, type SharedArrayOptions, type ArrayOf, type WaitResult, type WaitAsyncOptions,

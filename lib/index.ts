@@ -15,6 +15,7 @@ export { Barrier, type BarrierOptions, type BarrierLocalOptions } from './barrie
 export { Value, type ValueOptions } from './value.js';
 export { SharedArray, type SharedArrayOptions, type ArrayOf } from './shared-array.js';
 export { ShareableList, type ShareableValue, type TaggedNumber, type ShareableListOptions, type ShareableListOpenOptions, type TrailingNulPolicy } from './shareable-list.js';
+export { Scope, type ScopedObject } from './scope.js';
 export { wait, waitAsync, notify, waitBackend, type WaitResult, type WaitAsyncOptions } from './wait.js';
 export type { ValueType, TypeCode, JsValueOf } from './value-types.js';
 export type { CodedError, SystemError } from './errors.js';

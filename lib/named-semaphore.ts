@@ -3,6 +3,7 @@
 // shmkit's Semaphore (every operation is a system call) and without crash recovery; use
 // it for that interoperability.
 import { closedError, fromNative } from './errors.js';
+import { forget, semaphoreKey } from './exit-cleanup.js';
 import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { canonicalName, osName, randomName } from './names.js';
 import { native, type NativeSemaphore } from './native.js';
@@ -67,6 +68,7 @@ export class NamedSemaphore implements Disposable {
     } catch (error) {
       throw fromNative(error, osName(bare), NamedSemaphore.unlink);
     }
+    forget(semaphoreKey(bare));
   }
 
   /** Whether {@link close} has been called. */

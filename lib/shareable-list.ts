@@ -207,6 +207,11 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     SharedMemory.unlink(name);
   }
 
+  /** The name of the segment the list lives in (`shm.name`). */
+  get name(): string {
+    return this.shm.name;
+  }
+
   /** Whether {@link close} has been called. */
   get closed(): boolean {
     return this.#closed;

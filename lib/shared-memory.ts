@@ -4,7 +4,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { inspect } from 'node:util';
 import { closedError, fromNative, invalidArgType, outOfRange, type CodedError } from './errors.js';
-import { forget, unlinkOnExit } from './exit-cleanup.js';
+import { forget, segmentKey, unlinkOnExit } from './exit-cleanup.js';
 import { canonicalName, osName, randomName } from './names.js';
 import { native, type NativeSegment } from './native.js';
 import { validateBoolean, validateInteger, validateOptions } from './validate.js';
@@ -93,7 +93,7 @@ export class SharedMemory implements Disposable {
         name = randomName();
       }
     }
-    if (exitUnlink) unlinkOnExit(name);
+    if (exitUnlink) unlinkOnExit(segmentKey(name), () => native.unlink(name));
     return new SharedMemory(construct, name, segment);
   }
 
@@ -121,7 +121,7 @@ export class SharedMemory implements Disposable {
     } catch (error) {
       throw fromNative(error, osName(bare), SharedMemory.unlink);
     }
-    forget(bare);
+    forget(segmentKey(bare));
   }
 
   /** Whether a segment of that name exists (even one this user may not open). */
@@ -216,7 +216,7 @@ export class SharedMemory implements Disposable {
     } catch (error) {
       throw fromNative(error, osName(this.name), this.unlink);
     }
-    forget(this.name);
+    forget(segmentKey(this.name));
   }
 
   /** Same as {@link close}, for `using shm = SharedMemory.open(…)`. */

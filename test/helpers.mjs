@@ -88,6 +88,11 @@ export function runNode(code, { args = {}, env = {}, timeout = 30_000, execArgv 
   return run(argv[0], argv.slice(1), { env: { ...process.env, ...env, SHMKIT_TEST_ARGS: JSON.stringify(args) }, timeout, onStdout, onSpawn });
 }
 
+/** Runs the `shmkit` command (dist/cli.js) with `args` in a fresh node. */
+export function runCli(args, { timeout = 30_000, onStdout } = {}) {
+  return run(process.execPath, [join(root, 'dist', 'cli.js'), ...args], { env: process.env, timeout, onStdout });
+}
+
 /** Runs python3 with `code`; arguments as in {@link runNode}. */
 export function runPython(code, { args = {}, timeout = 30_000, python = 'python3' } = {}) {
   return run(python, ['-c', code], { env: { ...process.env, SHMKIT_TEST_ARGS: JSON.stringify(args) }, timeout });

@@ -1,0 +1,346 @@
+#!/usr/bin/env node
+// The `shmkit` command: what is in shared memory on this host, and cleaning up after
+// crashes. Human tables by default, --json for scripts. Exit codes: 0 done; 1 something
+// asked for could not be done (a name that does not exist, a failed unlink); 2 usage.
+//
+// It reads objects through read-only attaches and their documented layouts
+// (docs/memory-layout.md), so looking never changes anything. Listing needs /dev/shm
+// (Linux); `inspect`, `rm` and `watch` work wherever shmkit does.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { NamedSemaphore } from './named-semaphore.js';
+import { native } from './native.js';
+import { ShareableList } from './shareable-list.js';
+import { SharedMemory } from './shared-memory.js';
+import { HEADER_SIZE, KIND, MAGIC } from './typed-segment.js';
+import { typeFromCode } from './value-types.js';
+
+const USAGE = `usage: shmkit <command> [options]
+
+commands:
+  ls                   every shmkit object and segment on this host (Linux: /dev/shm)
+  inspect NAME         the decoded header and contents of one object
+  rm NAME...           unlink segments or named semaphores
+  gc [--dry-run]       unlink shmkit objects whose creator is dead and that no process maps
+  watch NAME           print an object's state every --interval ms (--count times, or until Ctrl-C)
+
+options:
+  --json               machine-readable output
+  --interval MS        watch: time between lines (default 1000)
+  --count N            watch: stop after N lines
+  -h, --help           this text
+
+exit codes: 0 done, 1 something could not be done, 2 usage`;
+
+class UsageError extends Error {}
+
+const KIND_NAMES = Object.fromEntries(Object.entries(KIND).map(([name, n]) => [n, name])) as Record<number, string>;
+
+/** One entry of `ls`. */
+interface Entry {
+  name: string;
+  kind: string;
+  size: number;
+  creatorPid: number | null;
+  creatorAlive: boolean | null;
+  ageSeconds: number;
+  mappedBy: number;
+}
+
+/** Whether a process exists (EPERM: it does, it is someone else's). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The typed header of a segment, or undefined for one without it (raw, ShareableList). */
+function readHeader(bytes: Uint8Array): { kind: string; elementType: number; count: number; payloadLength: number; creatorPid: number } | undefined {
+  if (bytes.byteLength < HEADER_SIZE) return undefined;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (v.getUint32(0, true) !== MAGIC) return undefined;
+  return {
+    kind: KIND_NAMES[v.getUint16(6, true)] ?? `unknown kind ${v.getUint16(6, true)}`,
+    elementType: v.getUint32(12, true),
+    payloadLength: Number(v.getBigUint64(16, true)),
+    count: Number(v.getBigUint64(24, true)),
+    creatorPid: v.getUint32(32, true),
+  };
+}
+
+/** How many processes map /dev/shm/<name>, from /proc/<pid>/maps (the ones this user may read). */
+function mapCounts(): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let maps: string;
+    try {
+      maps = readFileSync(`/proc/${pid}/maps`, 'latin1');
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    const seen = new Set<string>();
+    for (const m of maps.matchAll(/ \/dev\/shm\/(\S+)(?: \(deleted\))?$/gm)) seen.add(m[1]!);
+    for (const name of seen) counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function list(): Entry[] {
+  let files: string[];
+  try {
+    files = readdirSync('/dev/shm');
+  } catch {
+    throw new Error('ls and gc read /dev/shm, which this system does not have (Linux only)');
+  }
+  const mapped = mapCounts();
+  const now = Date.now();
+  const entries: Entry[] = [];
+  for (const file of files.sort()) {
+    let st;
+    try {
+      st = statSync(`/dev/shm/${file}`);
+    } catch {
+      continue; // removed meanwhile
+    }
+    if (!st.isFile()) continue;
+    const ageSeconds = Math.round((now - st.mtimeMs) / 1000);
+    if (file.startsWith('sem.')) {
+      entries.push({ name: file.slice(4), kind: 'NamedSemaphore', size: st.size, creatorPid: null, creatorAlive: null, ageSeconds, mappedBy: mapped.get(file) ?? 0 });
+      continue;
+    }
+    let header;
+    try {
+      const shm = SharedMemory.open(file, { readOnly: true });
+      header = readHeader(shm.read(0, Math.min(HEADER_SIZE, shm.size)));
+      shm.close();
+    } catch {
+      header = undefined; // not ours to read: listed as a plain segment
+    }
+    entries.push({
+      name: file,
+      kind: header?.kind ?? 'SharedMemory',
+      size: st.size,
+      creatorPid: header?.creatorPid ?? null,
+      creatorAlive: header ? pidAlive(header.creatorPid) : null,
+      ageSeconds,
+      mappedBy: mapped.get(file) ?? 0,
+    });
+  }
+  return entries;
+}
+
+/** What `inspect` and `watch` show of one object. */
+function inspect(name: string): Record<string, unknown> {
+  let shm: SharedMemory;
+  try {
+    shm = SharedMemory.open(name, { readOnly: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    NamedSemaphore.open(name).close(); // throws ENOENT if there is neither
+    const sem = NamedSemaphore.open(name);
+    try {
+      return { name, kind: 'NamedSemaphore', value: sem.value };
+    } finally {
+      sem.close();
+    }
+  }
+  try {
+    const bytes = shm.read();
+    const header = readHeader(bytes);
+    if (header === undefined) return { name, kind: 'SharedMemory', size: shm.size, ...asList(name) };
+    const v = new DataView(bytes.buffer, bytes.byteOffset + HEADER_SIZE, Math.min(header.payloadLength, bytes.byteLength - HEADER_SIZE));
+    const out: Record<string, unknown> = { name, kind: header.kind, size: shm.size, creatorPid: header.creatorPid, creatorAlive: pidAlive(header.creatorPid) };
+    return { ...out, ...payload(header, v) };
+  } finally {
+    shm.close();
+  }
+}
+
+/** A raw segment that holds a well-formed ShareableList: its items. */
+function asList(name: string): Record<string, unknown> {
+  try {
+    const list = ShareableList.open(name);
+    try {
+      return { shareableList: list.toArray() };
+    } finally {
+      list.close();
+    }
+  } catch {
+    return {};
+  }
+}
+
+function prefixed(prefix: string, fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [`${prefix}${k[0]!.toUpperCase()}${k.slice(1)}`, v]));
+}
+
+function lockState(word: number): Record<string, unknown> {
+  if (word === 0) return { locked: false };
+  const owner = word & 0x3fffffff;
+  return { locked: true, ownerId: owner, ownerAlive: native.ownerAlive(owner), waiters: word < 0 };
+}
+
+function payload(header: NonNullable<ReturnType<typeof readHeader>>, v: DataView): Record<string, unknown> {
+  const i32 = (offset: number): number => v.getInt32(offset, true);
+  switch (header.kind) {
+    case 'Lock':
+      return lockState(i32(0));
+    case 'RLock':
+      return { ...lockState(i32(0)), level: i32(4) };
+    case 'Value':
+    case 'SharedArray': {
+      const type = typeFromCode(header.elementType);
+      if (type === undefined) return { elementType: header.elementType };
+      // A Value is its value then its lock; a SharedArray its lock then its elements.
+      const [start, n] = header.kind === 'Value' ? [0, 1] : [8, Math.min(header.count, 16)];
+      const bytes = new Uint8Array(v.buffer, v.byteOffset + start, n * type.bytes).slice();
+      const values = [...new type.Array(bytes.buffer, 0, n)].map((x) => (type.name === 'bool' ? x !== 0 : x));
+      return header.kind === 'Value' ? { type: type.name, value: values[0], ...prefixed('lock', lockState(i32(8))) }
+        : { type: type.name, length: header.count, first: values };
+    }
+    case 'Semaphore':
+    case 'BoundedSemaphore':
+      return { value: i32(0) };
+    case 'Event':
+      return { set: i32(0) !== 0 };
+    case 'Condition':
+      return { ...lockState(i32(0)), notifications: i32(8) };
+    case 'Barrier':
+      return { parties: i32(20), waiting: i32(8), broken: i32(16) !== 0, generation: i32(12) };
+    case 'Queue': {
+      const head = i32(0);
+      const tail = i32(64);
+      return { size: Math.max(0, Math.min((tail - head) | 0, i32(148))), capacity: i32(148), maxMessageSize: i32(152), ended: i32(128) !== 0 };
+    }
+    case 'Pipe':
+      return { creatorEnd: i32(0), openerEnd: i32(4), creatorClosed: i32(8) !== 0, openerClosed: i32(12) !== 0, duplex: i32(16) !== 0 };
+    default:
+      return {};
+  }
+}
+
+function remove(names: string[]): string[] {
+  const failed: string[] = [];
+  for (const name of names) {
+    try {
+      SharedMemory.unlink(name);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      try {
+        NamedSemaphore.unlink(name);
+      } catch {
+        failed.push(name);
+      }
+    }
+  }
+  return failed;
+}
+
+function table(rows: Record<string, unknown>[], columns: string[]): string {
+  const cells = [columns, ...rows.map((r) => columns.map((c) => String(r[c] ?? '-')))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
+  return cells.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+function age(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)}h`;
+  return `${Math.round(seconds / 86400)}d`;
+}
+
+function show(value: unknown, json: boolean): string {
+  if (json) return JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+  return Object.entries(value as Record<string, unknown>)
+    .map(([k, v]) => `${k}: ${typeof v === 'bigint' ? v.toString() : JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x))}`)
+    .join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      interval: { type: 'string' },
+      count: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...names] = positionals;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const json = values.json;
+  switch (command) {
+    case 'ls': {
+      const entries = list();
+      if (json) console.log(JSON.stringify(entries));
+      else if (entries.length === 0) console.log('(nothing in /dev/shm)');
+      else {
+        console.log(table(entries.map((e) => ({
+          ...e,
+          creator: e.creatorPid === null ? '-' : `${e.creatorPid}${e.creatorAlive ? '' : ' (dead)'}`,
+          age: age(e.ageSeconds),
+        })), ['name', 'kind', 'size', 'creator', 'age', 'mappedBy']));
+      }
+      return 0;
+    }
+    case 'inspect': {
+      if (names.length !== 1) throw new UsageError('inspect takes one name');
+      console.log(show(inspect(names[0]!), json));
+      return 0;
+    }
+    case 'rm': {
+      if (names.length === 0) throw new UsageError('rm takes at least one name');
+      const failed = remove(names);
+      for (const name of failed) console.error(`shmkit rm: ${name}: no such segment or named semaphore`);
+      return failed.length === 0 ? 0 : 1;
+    }
+    case 'gc': {
+      if (names.length !== 0) throw new UsageError('gc takes no names');
+      // Only objects with a shmkit header name their creator: raw segments and named
+      // semaphores are never collected, since nothing says whose they are.
+      const dead = list().filter((e) => e.creatorPid !== null && !e.creatorAlive && e.mappedBy === 0);
+      const failed = values['dry-run'] ? [] : remove(dead.map((e) => e.name));
+      const removed = dead.filter((e) => !failed.includes(e.name)).map((e) => e.name);
+      if (json) console.log(JSON.stringify({ dryRun: values['dry-run'], removed, failed }));
+      else if (removed.length === 0) console.log('nothing to collect');
+      else for (const name of removed) console.log(`${values['dry-run'] ? 'would remove' : 'removed'} ${name}`);
+      return failed.length === 0 ? 0 : 1;
+    }
+    case 'watch': {
+      if (names.length !== 1) throw new UsageError('watch takes one name');
+      const interval = values.interval === undefined ? 1000 : Number(values.interval);
+      const count = values.count === undefined ? Infinity : Number(values.count);
+      if (!(interval >= 10) || !(count >= 1) || !Number.isInteger(count === Infinity ? 1 : count)) {
+        throw new UsageError('--interval is at least 10 (ms) and --count a positive integer');
+      }
+      for (let i = 0; i < count; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, interval));
+        const state = inspect(names[0]!);
+        delete state.name;
+        console.log(json ? show({ time: new Date().toISOString(), ...state }, true)
+          : `${new Date().toISOString()}  ${Object.entries(state).map(([k, v]) => `${k}=${show({ v }, true).slice(5, -1)}`).join(' ')}`);
+      }
+      return 0;
+    }
+    case undefined:
+      throw new UsageError('a command is needed');
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+}, (error: unknown) => {
+  const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  console.error(`shmkit: ${(error as Error).message}${usage ? `\n\n${USAGE}` : ''}`);
+  process.exitCode = usage ? 2 : 1;
+});
