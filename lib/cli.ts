@@ -21,7 +21,9 @@ commands:
   ls                   every shmkit object and segment on this host (Linux: /dev/shm)
   inspect NAME         the decoded header and contents of one object
   rm NAME...           unlink segments or named semaphores
-  gc [--dry-run]       unlink shmkit objects whose creator is dead and that no process maps
+  gc [--dry-run] [--prefix P]
+                       unlink shmkit objects whose creator is dead and that no process maps
+                       (only names that start with P, if given)
   watch NAME           print an object's state every --interval ms (--count times, or until Ctrl-C)
 
 options:
@@ -266,6 +268,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       json: { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
+      prefix: { type: 'string', default: '' },
       interval: { type: 'string' },
       count: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -306,7 +309,7 @@ async function main(argv: string[]): Promise<number> {
       if (names.length !== 0) throw new UsageError('gc takes no names');
       // Only objects with a shmkit header name their creator: raw segments and named
       // semaphores are never collected, since nothing says whose they are.
-      const dead = list().filter((e) => e.creatorPid !== null && !e.creatorAlive && e.mappedBy === 0);
+      const dead = list().filter((e) => e.name.startsWith(values.prefix!) && e.creatorPid !== null && !e.creatorAlive && e.mappedBy === 0);
       const failed = values['dry-run'] ? [] : remove(dead.map((e) => e.name));
       const removed = dead.filter((e) => !failed.includes(e.name)).map((e) => e.name);
       if (json) console.log(JSON.stringify({ dryRun: values['dry-run'], removed, failed }));

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Lock, Queue, ShareableList, SharedMemory, Value } from 'shmkit';
-import { CHILD, assertKilled, assertOk, isWindows, runCli, runNode, uniqueName } from './helpers.mjs';
+import { CHILD, assertKilled, assertOk, isWindows, prefix, runCli, runNode, uniqueName } from './helpers.mjs';
 
 const json = async (args) => JSON.parse(assertOk(await runCli([...args, '--json'])).stdout);
 const linuxOnly = isWindows && 'ls and gc read /dev/shm and /proc';
@@ -52,12 +52,13 @@ test('gc removes objects whose creator died and nobody maps, and nothing else; -
   const held = Value.open(mapped); // its creator is dead, but this process maps it
   const mine = Value.create({ name: alive, type: 'int32' });
   t.after(() => { held.close(); mine.close(); });
-  const dry = await json(['gc', '--dry-run']);
+  // --prefix: only this file's names, so that a test file running alongside keeps its own.
+  const dry = await json(['gc', '--dry-run', '--prefix', prefix]);
   assert.equal(dry.dryRun, true);
   assert.ok(dry.removed.includes(orphan), JSON.stringify(dry));
   for (const name of [mapped, alive, raw]) assert.ok(!dry.removed.includes(name), `${name} is not collectable`);
   assert.equal(SharedMemory.exists(orphan), true, '--dry-run removed nothing');
-  const done = await json(['gc']);
+  const done = await json(['gc', '--prefix', prefix]);
   assert.ok(done.removed.includes(orphan));
   assert.equal(SharedMemory.exists(orphan), false);
   for (const name of [mapped, alive, raw]) assert.equal(SharedMemory.exists(name), true, `${name} stays`);
