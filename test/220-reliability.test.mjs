@@ -1,0 +1,49 @@
+// The short versions of the reliability campaign (docs/reliability.md): kill -9 at random
+// moments inside every primitive, and a soak, each checking its invariants exactly.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { assertOk, isWindows, root } from './helpers.mjs';
+import { spawn } from 'node:child_process';
+
+/** Runs a script of scripts/ with --json and returns what it printed, parsed. */
+function script(name, args, timeout) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'scripts', name), ...args, '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      try {
+        resolve({ code, signal, stdout, stderr, report: JSON.parse(stdout) });
+      } catch {
+        reject(new Error(`${name} printed no report (code ${code}, signal ${signal})\n${stdout}\n${stderr}`));
+      }
+    });
+  });
+}
+
+const posixOnly = isWindows && 'spawns and kills workers with POSIX signals, reads /proc';
+
+test('kill -9 at random moments in Value, Lock, Queue and Condition workers breaks no invariant', { skip: posixOnly }, async () => {
+  const r = await script('chaos-kill.mjs', ['--iterations', '4'], 120_000);
+  assertOk(r);
+  const { summary, rows } = r.report;
+  assert.equal(summary.violations, 0, JSON.stringify(rows.flatMap((x) => x.problems)));
+  assert.equal(rows.length, 4);
+  assert.ok(rows.every((x) => x.killed.length >= 1), 'every iteration killed someone');
+  assert.ok(summary.messages > 0 && rows.every((x) => x.value > 0 && x.turns > 0), 'every primitive was exercised');
+});
+
+test('a short soak: exact totals, and no growth of descriptors, memory or /dev/shm entries', { skip: posixOnly }, async () => {
+  const r = await script('soak.mjs', ['--seconds', '4'], 60_000);
+  assertOk(r);
+  const report = r.report;
+  assert.deepEqual(report.problems, []);
+  assert.equal(report.lost, 0);
+  assert.deepEqual(report.fds.after, report.fds.before);
+  assert.ok(report.messages > 0 && report.value > 0 && report.counter > 0 && report.turns > 0);
+});
