@@ -2,11 +2,14 @@
 //
 // Absolute times drift on a shared 2-core VM; the ratios between rows measured in the
 // same run are the figures that count. Prints a markdown table of medians and ratios and
-// writes the raw figures as JSON to bench-results/latest.json.
+// writes the raw figures as JSON to bench-results/latest.json and a chart of the ratios
+// to bench-results/latest.svg (docs/benchmark.svg is a copy of the last full run's).
 //
 //   node scripts/bench.mjs [--quick] [--only open|gib|counter|lock|pingpong|list|queue|sync]
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { renderChart } from './bench-chart.mjs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
@@ -638,4 +641,6 @@ async function main() {
   console.log('\n"vs shmkit" is the row\'s time divided by shmkit\'s: above 1× means shmkit is faster.');
   mkdirSync('bench-results', { recursive: true });
   writeFileSync('bench-results/latest.json', JSON.stringify({ node: process.version, date: new Date().toISOString(), results }, null, 2));
+  writeFileSync('bench-results/latest.svg', renderChart(results, { title: `shmkit against its peers, measured in the same run (Node ${process.version}, ${availableParallelism()} CPUs)` }));
+  console.error('wrote bench-results/latest.json (raw figures) and bench-results/latest.svg (chart)');
 }
