@@ -6,17 +6,18 @@ import { fileURLToPath } from 'node:url';
 
 const escape = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-/** The SVG text for `results` (rows of { group, name, value, unit }); time units only. */
+/** The SVG text for `results` (rows of { group, name, value, unit }); rows timed in ns/op or ms. */
 export function renderChart(results, { title = 'shmkit against its peers, measured in the same run' } = {}) {
   const groups = [];
   for (const group of new Set(results.map((r) => r.group))) {
-    const rows = results.filter((r) => r.group === group && r.unit === 'ns/op');
+    const rows = results.filter((r) => r.group === group && (r.unit === 'ns/op' || r.unit === 'ms'))
+      .map((r) => ({ ...r, value: r.unit === 'ms' ? r.value * 1e6 : r.value }));
     const base = rows.find((r) => r.name.startsWith('shmkit'));
     const peers = rows.filter((r) => r !== base && !r.name.startsWith('shmkit'));
     if (base && peers.length > 0) groups.push({ group, base, peers: peers.map((p) => ({ name: p.name, ratio: p.value / base.value })) });
   }
   const width = 1100;
-  const left = 300; // peer names
+  const left = 400; // peer names
   const right = 110; // ratio labels
   const barH = 16;
   const maxRatio = Math.max(10, ...groups.flatMap((g) => g.peers.map((p) => p.ratio)));
@@ -44,7 +45,7 @@ export function renderChart(results, { title = 'shmkit against its peers, measur
     axis.push(`<text x="${x(r)}" y="40" class="axis" text-anchor="middle">${r >= 1 ? r.toFixed(0) : r}×</text>`);
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y + 30}" viewBox="0 0 ${width} ${y + 30}" font-family="sans-serif">
-<style>.group{font-size:13px;font-weight:bold;fill:#222}.peer{font-size:12px;fill:#333}.ratio{font-size:12px;fill:#222}.axis{font-size:11px;fill:#666}
+<style>.group{font-size:13px;font-weight:bold;fill:#222;paint-order:stroke;stroke:#fff;stroke-width:5px}.peer{font-size:12px;fill:#333}.ratio{font-size:12px;fill:#222}.axis{font-size:11px;fill:#666}
 .bar{fill:#3a7bd5}.slower{fill:#d55e3a}.grid{stroke:#ddd}.one{stroke:#222;stroke-width:1.5}</style>
 <rect width="100%" height="100%" fill="#fff"/>
 <text x="12" y="20" font-size="15" font-weight="bold">${escape(title)}</text>
@@ -62,6 +63,6 @@ function format(ns) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { results } = JSON.parse(readFileSync(process.argv[2] ?? 'bench-results/latest.json', 'utf8'));
-  process.stdout.write(renderChart(results));
+  const { results, node } = JSON.parse(readFileSync(process.argv[2] ?? 'bench-results/latest.json', 'utf8'));
+  process.stdout.write(renderChart(results, { title: `shmkit against its peers, measured in the same run (Node ${node})` }));
 }
