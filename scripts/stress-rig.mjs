@@ -5,14 +5,16 @@ import { spawn } from 'node:child_process';
 import { Condition, Event, Lock, Queue, SharedArray, SharedMemory, Value } from '../dist/index.js';
 
 const worker = new URL('./stress-worker.mjs', import.meta.url).pathname;
-const CAP = 2 ** 20; // message ids: worker index × 2^20 + sequence (as in stress-worker.mjs)
+const CAP = 2 ** 24; // message ids: producer slot × 2^24 + sequence (as in stress-worker.mjs)
+/** The producer slot of each role (its rank among the producers), -1 for the others. */
+const slots = (roles) => roles.map((r, i) => (r === 'produce' ? roles.slice(0, i).filter((x) => x === 'produce').length : -1));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Makes the objects for workers with these roles, under names that start with `prefix`. */
 export function createRig(prefix, roles) {
   const o = {
     progress: SharedArray.create({ name: `${prefix}progress`, type: 'int32', length: roles.length }),
-    seen: SharedArray.create({ name: `${prefix}seen`, type: 'uint8', length: roles.length * CAP }),
+    seen: SharedArray.create({ name: `${prefix}seen`, type: 'uint8', length: Math.max(1, roles.filter((r) => r === 'produce').length) * CAP }),
     counter: SharedArray.create({ name: `${prefix}counter`, type: 'int32', length: 3 }),
     turn: SharedArray.create({ name: `${prefix}turn`, type: 'int32', length: 1 }),
     stop: Event.create({ name: `${prefix}stop` }),
@@ -34,8 +36,9 @@ export function createRig(prefix, roles) {
 
 /** Starts one fresh node process per role; each has `child` and `exited` (a promise). */
 export async function startWorkers(rig) {
+  const slot = slots(rig.roles);
   const workers = rig.roles.map((role, i) => {
-    const child = spawn(process.execPath, [worker, role, String(i), rig.prefix], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [worker, role, String(i), rig.prefix, String(slot[i])], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
@@ -102,13 +105,14 @@ export function check(rig, results, victims) {
   let lost = 0;
   let duplicated = 0;
   let messages = 0;
+  const slot = slots(roles);
   roles.forEach((role, i) => {
     if (role !== 'produce') return;
     const count = Atomics.load(progress, i);
     messages += count;
     for (let s = 0; s < count; s++) {
-      if (seen[i * CAP + s] === 0) lost++;
-      if (seen[i * CAP + s] > 1) duplicated++;
+      if (seen[slot[i] * CAP + s] === 0) lost++;
+      if (seen[slot[i] * CAP + s] > 1) duplicated++;
     }
   });
   const queueKills = killed('produce') + killed('consume');

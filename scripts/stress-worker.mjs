@@ -3,11 +3,11 @@
 // word, so that the parent knows what certainly happened and what may have been in flight.
 import { Condition, Event, Lock, Queue, SharedArray, Value } from '../dist/index.js';
 
-const [role, index, prefix] = [process.argv[2], Number(process.argv[3]), process.argv[4]];
+const [role, index, prefix, slot] = [process.argv[2], Number(process.argv[3]), process.argv[4], Number(process.argv[5])];
 const progress = SharedArray.open(`${prefix}progress`).array; // int32 per worker
-const seen = SharedArray.open(`${prefix}seen`).array; // uint8 per message id
+const seen = SharedArray.open(`${prefix}seen`).array; // uint8 per message id: producer slot × 2^24 + sequence
 const stop = Event.open(`${prefix}stop`);
-const PER_PRODUCER = 2 ** 20; // message ids: worker index × 2^20 + sequence
+const PER_PRODUCER = 2 ** 24;
 
 if (role === 'value') {
   const v = Value.open(`${prefix}value`);
@@ -36,9 +36,10 @@ if (role === 'value') {
 } else if (role === 'produce') {
   const q = Queue.open(`${prefix}queue`);
   for (let i = 0; !stop.isSet() && i < PER_PRODUCER; i++) {
-    while (!q.put(index * PER_PRODUCER + i, { timeout: 50 })) if (stop.isSet()) process.exit(0);
-    Atomics.store(progress, index, i + 1); // ids index*PER_PRODUCER + [0, i] are in the queue
+    while (!q.put(slot * PER_PRODUCER + i, { timeout: 50 })) if (stop.isSet()) process.exit(0);
+    Atomics.store(progress, index, i + 1); // ids slot × 2^24 + [0, i] are in the queue
   }
+  stop.wait(); // all ids used: stay (a soak samples this process) until told to stop
 } else if (role === 'consume') {
   const q = Queue.open(`${prefix}queue`);
   while (!stop.isSet()) {
