@@ -16,7 +16,7 @@
 // Usage: node scripts/chaos-kill.mjs [--iterations N] [--seed S] [--json]
 // Exit code 1 if any invariant broke.
 import { parseArgs } from 'node:util';
-import { check, createRig, startWorkers, stopWorkers } from './stress-rig.mjs';
+import { check, createRig, killWorkers, startWorkers, stopWorkers } from './stress-rig.mjs';
 
 const { values } = parseArgs({ options: { iterations: { type: 'string', default: '20' }, seed: { type: 'string' }, json: { type: 'boolean', default: false } } });
 const iterations = Number(values.iterations);
@@ -28,8 +28,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function iteration(n) {
   const rig = createRig(`shmkit-chaos-${process.pid}-${n}-`, ROLES);
+  let workers;
   try {
-    const workers = await startWorkers(rig);
+    workers = await startWorkers(rig);
     // One or two victims, killed at random moments while everyone is busy.
     const victims = new Set();
     const kills = 1 + Math.floor(random() * 2);
@@ -42,6 +43,7 @@ async function iteration(n) {
     const results = await stopWorkers(rig, workers);
     return { iteration: n, killed: [...victims].map((i) => ROLES[i]), ...check(rig, results, victims) };
   } finally {
+    killWorkers(workers);
     rig.close();
   }
 }

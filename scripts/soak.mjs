@@ -4,7 +4,7 @@
 // Usage: node scripts/soak.mjs [--seconds N] [--json]   (Linux: reads /proc and /dev/shm)
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { check, createRig, startWorkers, stopWorkers } from './stress-rig.mjs';
+import { check, createRig, killWorkers, startWorkers, stopWorkers } from './stress-rig.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, json: { type: 'boolean', default: false } } });
 const seconds = Number(values.seconds);
@@ -28,8 +28,9 @@ function sample(workers) {
 
 const rig = createRig(`shmkit-soak-${process.pid}-`, ROLES);
 let report;
+let workers;
 try {
-  const workers = await startWorkers(rig);
+  workers = await startWorkers(rig);
   await sleep(WARM_UP_MS);
   const before = sample(workers);
   await sleep(seconds * 1000 - WARM_UP_MS);
@@ -51,6 +52,7 @@ try {
     shmEntries: { before: before.shm, after: after.shm },
   };
 } finally {
+  killWorkers(workers);
   rig.close();
 }
 if (values.json) console.log(JSON.stringify(report));

@@ -51,6 +51,11 @@ export async function startWorkers(rig) {
   return workers;
 }
 
+/** Kills whatever workers still run: for a run that ends early, so that none is left behind. */
+export function killWorkers(workers) {
+  for (const w of workers ?? []) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+}
+
 /** Tells the workers to stop and waits for all of them (30 s at most). */
 export async function stopWorkers(rig, workers) {
   rig.stop.set();
