@@ -141,8 +141,7 @@ function inspect(name: string): Record<string, unknown> {
     shm = SharedMemory.open(name, { readOnly: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    NamedSemaphore.open(name).close(); // throws ENOENT if there is neither
-    const sem = NamedSemaphore.open(name);
+    const sem = NamedSemaphore.open(name); // ENOENT if there is neither
     try {
       return { name, kind: 'NamedSemaphore', value: sem.value };
     } finally {

@@ -1,7 +1,7 @@
 // The shmkit command: ls, inspect, rm, gc, watch; JSON output and exit codes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Lock, Queue, ShareableList, SharedMemory, Value } from 'shmkit';
+import { Lock, NamedSemaphore, Queue, ShareableList, SharedMemory, Value } from 'shmkit';
 import { CHILD, assertKilled, assertOk, isWindows, prefix, runCli, runNode, uniqueName } from './helpers.mjs';
 
 const json = async (args) => JSON.parse(assertOk(await runCli([...args, '--json'])).stdout);
@@ -40,6 +40,10 @@ test('inspect decodes Values, Queues, ShareableLists and a Lock whose owner was 
   const li = await json(['inspect', lock.name]);
   assert.deepEqual([li.locked, li.ownerAlive], [true, false], 'a dead owner is reported as such');
   assert.equal(lock.locked, true, 'inspect changed nothing');
+  const sem = NamedSemaphore.create({ name: uniqueName(t), value: 3 });
+  t.after(() => { sem.close(); try { NamedSemaphore.unlink(sem.name); } catch {} });
+  assert.deepEqual(await json(['inspect', sem.name]), { name: sem.name, kind: 'NamedSemaphore', value: 3 });
+  assert.equal(sem.value, 3, 'inspect gave back the unit it counted with');
 });
 
 test('gc removes objects whose creator died and nobody maps, and nothing else; --dry-run removes nothing', { skip: linuxOnly }, async (t) => {
