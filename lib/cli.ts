@@ -12,7 +12,7 @@ import { NamedSemaphore } from './named-semaphore.js';
 import { native } from './native.js';
 import { ShareableList } from './shareable-list.js';
 import { SharedMemory } from './shared-memory.js';
-import { HEADER_SIZE, KIND, MAGIC } from './typed-segment.js';
+import { FORMAT_VERSION, HEADER_SIZE, KIND, MAGIC } from './typed-segment.js';
 import { typeFromCode } from './value-types.js';
 
 const USAGE = `usage: shmkit <command> [options]
@@ -63,9 +63,15 @@ function pidAlive(pid: number): boolean {
 function readHeader(bytes: Uint8Array): { kind: string; elementType: number; count: number; payloadLength: number; creatorPid: number } | undefined {
   if (bytes.byteLength < HEADER_SIZE) return undefined;
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (v.getUint32(0, true) !== MAGIC) return undefined;
+  const kind = KIND_NAMES[v.getUint16(6, true)];
+  // A creator writes every field, then the magic last (typed-segment.ts). One killed in
+  // between leaves a header without its magic: an object that never became complete,
+  // which gc may collect once that creator is dead.
+  const incomplete = v.getUint32(0, true) === 0 && v.getUint16(4, true) === FORMAT_VERSION && kind !== undefined &&
+    v.getUint32(8, true) === HEADER_SIZE && v.getUint32(32, true) !== 0;
+  if (v.getUint32(0, true) !== MAGIC && !incomplete) return undefined;
   return {
-    kind: KIND_NAMES[v.getUint16(6, true)] ?? `unknown kind ${v.getUint16(6, true)}`,
+    kind: incomplete ? `${kind} (incomplete)` : kind ?? `unknown kind ${v.getUint16(6, true)}`,
     elementType: v.getUint32(12, true),
     payloadLength: Number(v.getBigUint64(16, true)),
     count: Number(v.getBigUint64(24, true)),
@@ -152,6 +158,7 @@ function inspect(name: string): Record<string, unknown> {
     const bytes = shm.read();
     const header = readHeader(bytes);
     if (header === undefined) return { name, kind: 'SharedMemory', size: shm.size, ...asList(name) };
+    if (header.kind.endsWith('(incomplete)')) return { name, kind: header.kind, size: shm.size, creatorPid: header.creatorPid, creatorAlive: pidAlive(header.creatorPid) };
     const v = new DataView(bytes.buffer, bytes.byteOffset + HEADER_SIZE, Math.min(header.payloadLength, bytes.byteLength - HEADER_SIZE));
     const out: Record<string, unknown> = { name, kind: header.kind, size: shm.size, creatorPid: header.creatorPid, creatorAlive: pidAlive(header.creatorPid) };
     return { ...out, ...payload(header, v) };

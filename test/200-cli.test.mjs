@@ -47,24 +47,33 @@ test('inspect decodes Values, Queues, ShareableLists and a Lock whose owner was 
 });
 
 test('gc removes objects whose creator died and nobody maps, and nothing else; --dry-run removes nothing', { skip: linuxOnly }, async (t) => {
-  const [orphan, mapped, alive, raw] = [uniqueName(t), uniqueName(t), uniqueName(t), uniqueName(t)];
-  // Made by a process that then exits without unlinking.
-  assertOk(await runNode(`${CHILD}
+  const [orphan, mapped, alive, raw, halfMade] = [uniqueName(t), uniqueName(t), uniqueName(t), uniqueName(t), uniqueName(t)];
+  // Made by a process that then exits without unlinking; `halfMade` as a creator killed
+  // before publishing the magic leaves it (every header field written, magic still 0).
+  const child = assertOk(await runNode(`${CHILD}
     Value.create({ name: args.orphan, type: 'int32' });
     Value.create({ name: args.mapped, type: 'int32' });
-    SharedMemory.create({ name: args.raw, size: 8 });`, { args: { orphan, mapped, raw } }));
+    SharedMemory.create({ name: args.raw, size: 8 });
+    const half = SharedMemory.create({ name: args.halfMade, size: 80 });
+    const h = new DataView(half.buffer);
+    h.setUint16(4, 1, true); h.setUint16(6, 2, true); h.setUint32(8, 64, true); h.setUint32(32, process.pid, true);
+    console.log(process.pid);`, { args: { orphan, mapped, raw, halfMade } }));
+  const entries = Object.fromEntries((await json(['ls'])).map((e) => [e.name, e]));
+  assert.deepEqual([entries[halfMade].kind, entries[halfMade].creatorPid, entries[halfMade].creatorAlive],
+    ['Value (incomplete)', Number(child.stdout.trim()), false]);
   const held = Value.open(mapped); // its creator is dead, but this process maps it
   const mine = Value.create({ name: alive, type: 'int32' });
   t.after(() => { held.close(); mine.close(); });
   // --prefix: only this file's names, so that a test file running alongside keeps its own.
   const dry = await json(['gc', '--dry-run', '--prefix', prefix]);
   assert.equal(dry.dryRun, true);
-  assert.ok(dry.removed.includes(orphan), JSON.stringify(dry));
+  assert.ok(dry.removed.includes(orphan) && dry.removed.includes(halfMade), JSON.stringify(dry));
   for (const name of [mapped, alive, raw]) assert.ok(!dry.removed.includes(name), `${name} is not collectable`);
   assert.equal(SharedMemory.exists(orphan), true, '--dry-run removed nothing');
   const done = await json(['gc', '--prefix', prefix]);
-  assert.ok(done.removed.includes(orphan));
+  assert.ok(done.removed.includes(orphan) && done.removed.includes(halfMade));
   assert.equal(SharedMemory.exists(orphan), false);
+  assert.equal(SharedMemory.exists(halfMade), false, 'a never-completed object of a dead creator is collected');
   for (const name of [mapped, alive, raw]) assert.equal(SharedMemory.exists(name), true, `${name} stays`);
 });
 
