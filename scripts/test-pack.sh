@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs shmkit (prebuilds included: run `npm run prebuild` and `npm run prebuild:win32`
+# Packs shmkit (prebuilds included: run `npm run prebuild`
 # first), installs the tarball into an empty project with a PATH that holds node and npm
 # and nothing else — no compiler, no make, no python3 — and checks that the prebuild loads
 # and works. With a node.exe argument, also loads the Windows prebuild from that install
