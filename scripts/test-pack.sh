@@ -33,6 +33,15 @@ PATH="$work/bin" node -e "
   v.unlink();
   console.log('linux: the prebuild loads from the installed tarball:', path);
 "
+# The package's bin: the shmkit command, installed with it, finds an object by name.
+PATH="$work/bin" node -e "
+  const { Value } = require('shmkit');
+  const v = Value.create({ name: 'shmkit-test-' + process.pid + '-pack-cli', type: 'int32', value: 7 });
+  const r = require('child_process').spawnSync('node_modules/.bin/shmkit', ['inspect', v.name, '--json'], { encoding: 'utf8' });
+  v.close(); v.unlink();
+  if (r.status !== 0 || JSON.parse(r.stdout).value !== 7) throw new Error('shmkit inspect: ' + r.status + ' ' + r.stdout + r.stderr);
+  console.log('linux: node_modules/.bin/shmkit runs from the installed tarball');
+"
 if [ $# -ge 1 ]; then
   wine=""
   for w in /usr/lib/wine/wine64 /usr/bin/wine64 /usr/bin/wine; do [ -x "$w" ] && { wine=$w; break; }; done
