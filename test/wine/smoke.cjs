@@ -1,7 +1,8 @@
 // Run by scripts/test-wine.mjs inside Windows node.exe under Wine: unrelated node.exe
 // processes sharing a segment (and the error codes for missing and existing names), a
 // Value counter, wait/notify, a Lock whose holder is killed, a Queue, an Event, a
-// Barrier, a Condition, a Semaphore, a NamedSemaphore, a ShareableList and a Pipe.
+// Barrier, a Condition, a Semaphore, a NamedSemaphore, a ShareableList and a Pipe; every
+// waiting primitive in its blocking form and then in its async form (thread-pool waits).
 // node.exe under Wine cannot write to a pipe, so every process reports through files.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
