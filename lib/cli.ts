@@ -260,11 +260,20 @@ function age(seconds: number): string {
   return `${Math.round(seconds / 86400)}d`;
 }
 
-function show(value: unknown, json: boolean): string {
-  if (json) return JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
-  return Object.entries(value as Record<string, unknown>)
-    .map(([k, v]) => `${k}: ${typeof v === 'bigint' ? v.toString() : JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x))}`)
-    .join('\n');
+/** JSON, with 64-bit integers (bigints) as decimal strings. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** One value for people: JSON, except that a 64-bit integer reads as a plain number. */
+function human(value: unknown): string {
+  return typeof value === 'bigint' ? value.toString() : toJson(value);
+}
+
+/** An object as JSON, or as `key: value` lines. */
+function show(value: Record<string, unknown>, json: boolean): string {
+  if (json) return toJson(value);
+  return Object.entries(value).map(([k, v]) => `${k}: ${human(v)}`).join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -289,7 +298,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'ls': {
       const entries = list();
-      if (json) console.log(JSON.stringify(entries));
+      if (json) console.log(toJson(entries));
       else if (entries.length === 0) console.log('(nothing in /dev/shm)');
       else {
         console.log(table(entries.map((e) => ({
@@ -318,7 +327,7 @@ async function main(argv: string[]): Promise<number> {
       const dead = list().filter((e) => e.name.startsWith(values.prefix!) && e.creatorPid !== null && !e.creatorAlive && e.mappedBy === 0);
       const failed = values['dry-run'] ? [] : remove(dead.map((e) => e.name));
       const removed = dead.filter((e) => !failed.includes(e.name)).map((e) => e.name);
-      if (json) console.log(JSON.stringify({ dryRun: values['dry-run'], removed, failed }));
+      if (json) console.log(toJson({ dryRun: values['dry-run'], removed, failed }));
       else if (removed.length === 0) console.log('nothing to collect');
       else for (const name of removed) console.log(`${values['dry-run'] ? 'would remove' : 'removed'} ${name}`);
       return failed.length === 0 ? 0 : 1;
@@ -334,8 +343,8 @@ async function main(argv: string[]): Promise<number> {
         if (i > 0) await new Promise((r) => setTimeout(r, interval));
         const state = inspect(names[0]!);
         delete state.name;
-        console.log(json ? show({ time: new Date().toISOString(), ...state }, true)
-          : `${new Date().toISOString()}  ${Object.entries(state).map(([k, v]) => `${k}=${show({ v }, true).slice(5, -1)}`).join(' ')}`);
+        console.log(json ? toJson({ time: new Date().toISOString(), ...state })
+          : `${new Date().toISOString()}  ${Object.entries(state).map(([k, v]) => `${k}=${human(v)}`).join(' ')}`);
       }
       return 0;
     }
