@@ -22,10 +22,10 @@ import { built, createTyped, openTyped, validatePlacement, type CreateTyped } fr
 import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
-const COUNT = 2;
-const GEN = 3;
-const BROKEN = 4;
-const PARTIES = 5;
+export const COUNT = 2;
+export const GEN = 3;
+export const BROKEN = 4;
+export const PARTIES = 5;
 const TRIPPED = 6;
 const ARRIVED = 8;
 const MAX_PARTIES = 65536;

@@ -12,7 +12,15 @@ import { NamedSemaphore } from './named-semaphore.js';
 import { native } from './native.js';
 import { ShareableList } from './shareable-list.js';
 import { SharedMemory } from './shared-memory.js';
-import { FORMAT_VERSION, HEADER_SIZE, KIND, MAGIC } from './typed-segment.js';
+import { BROKEN, COUNT, GEN, PARTIES } from './barrier.js';
+import { SEQ as CONDITION_SEQ } from './condition.js';
+import { LEVEL, OWNER_MASK, WAITERS } from './lock.js';
+import { CREATOR, CREATOR_CLOSED, DUPLEX, OPENER, OPENER_CLOSED } from './pipe.js';
+import { CAPACITY, DATA_SIZE, ENDED, ringSize } from './queue.js';
+import { VALUE as SEMAPHORE_VALUE } from './semaphore.js';
+import { ELEMENTS_BYTE } from './shared-array.js';
+import { FORMAT_VERSION, HEADER_SIZE, KIND, MAGIC, readHeader } from './typed-segment.js';
+import { LOCK_BYTE } from './value.js';
 import { typeFromCode } from './value-types.js';
 
 const USAGE = `usage: shmkit <command> [options]
@@ -35,6 +43,10 @@ options:
 exit codes: 0 done, 1 something could not be done, 2 usage`;
 
 class UsageError extends Error {}
+
+/** How much of a payload `inspect` reads: a Queue's control words, a SharedArray's first elements. */
+const PAYLOAD_SHOWN = 256;
+const SHOWN_ELEMENTS = 16;
 
 const KIND_NAMES = Object.fromEntries(Object.entries(KIND).map(([name, n]) => [n, name])) as Record<number, string>;
 
@@ -59,24 +71,41 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** The typed header of a segment, or undefined for one without it (raw, ShareableList). */
-function readHeader(bytes: Uint8Array): { kind: string; elementType: number; count: number; payloadLength: number; creatorPid: number } | undefined {
+/** What `ls` and `inspect` make of a typed header. */
+interface Header {
+  kind: string;
+  elementType: number;
+  count: number;
+  payloadLength: number;
+  creatorPid: number;
+}
+
+/**
+ * The typed header at the start of `bytes` (a segment's first bytes, copied), or
+ * undefined for a segment without one (raw, ShareableList).
+ */
+function typedHeader(bytes: Uint8Array): Header | undefined {
   if (bytes.byteLength < HEADER_SIZE) return undefined;
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const kind = KIND_NAMES[v.getUint16(6, true)];
+  const h = readHeader(new DataView(aligned(bytes).buffer, 0, HEADER_SIZE));
+  const kind = KIND_NAMES[h.kind];
   // A creator writes every field, then the magic last (typed-segment.ts). One killed in
   // between leaves a header without its magic: an object that never became complete,
   // which gc may collect once that creator is dead.
-  const incomplete = v.getUint32(0, true) === 0 && v.getUint16(4, true) === FORMAT_VERSION && kind !== undefined &&
-    v.getUint32(8, true) === HEADER_SIZE && v.getUint32(32, true) !== 0;
-  if (v.getUint32(0, true) !== MAGIC && !incomplete) return undefined;
+  const incomplete = h.magic === 0 && h.version === FORMAT_VERSION && kind !== undefined &&
+    h.payloadOffset === HEADER_SIZE && h.creatorPid !== 0;
+  if (h.magic !== MAGIC && !incomplete) return undefined;
   return {
-    kind: incomplete ? `${kind} (incomplete)` : kind ?? `unknown kind ${v.getUint16(6, true)}`,
-    elementType: v.getUint32(12, true),
-    payloadLength: Number(v.getBigUint64(16, true)),
-    count: Number(v.getBigUint64(24, true)),
-    creatorPid: v.getUint32(32, true),
+    kind: incomplete ? `${kind} (incomplete)` : kind ?? `unknown kind ${h.kind}`,
+    elementType: h.elementType,
+    payloadLength: h.payloadLength,
+    count: h.elementCount,
+    creatorPid: h.creatorPid,
   };
+}
+
+/** A copy of `bytes` in a buffer of its own, so that Int32Array and DataView views over it are aligned. */
+function aligned(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
 }
 
 /** How many processes map /dev/shm/<name>, from /proc/<pid>/maps (the ones this user may read). */
@@ -122,7 +151,7 @@ function list(): Entry[] {
     let header;
     try {
       const shm = SharedMemory.open(file, { readOnly: true });
-      header = readHeader(shm.read(0, Math.min(HEADER_SIZE, shm.size)));
+      header = typedHeader(shm.read(0, Math.min(HEADER_SIZE, shm.size)));
       shm.close();
     } catch {
       header = undefined; // not ours to read: listed as a plain segment
@@ -155,13 +184,14 @@ function inspect(name: string): Record<string, unknown> {
     }
   }
   try {
-    const bytes = shm.read();
-    const header = readHeader(bytes);
+    // The header and the first bytes of the payload: every field shown lies in them (a
+    // Queue's control words, a SharedArray's first elements), however big the segment.
+    const bytes = aligned(shm.read(0, Math.min(shm.size, HEADER_SIZE + PAYLOAD_SHOWN)));
+    const header = typedHeader(bytes);
     if (header === undefined) return { name, kind: 'SharedMemory', size: shm.size, ...asList(name) };
-    if (header.kind.endsWith('(incomplete)')) return { name, kind: header.kind, size: shm.size, creatorPid: header.creatorPid, creatorAlive: pidAlive(header.creatorPid) };
-    const v = new DataView(bytes.buffer, bytes.byteOffset + HEADER_SIZE, Math.min(header.payloadLength, bytes.byteLength - HEADER_SIZE));
-    const out: Record<string, unknown> = { name, kind: header.kind, size: shm.size, creatorPid: header.creatorPid, creatorAlive: pidAlive(header.creatorPid) };
-    return { ...out, ...payload(header, v) };
+    const out = { name, kind: header.kind, size: shm.size, creatorPid: header.creatorPid, creatorAlive: pidAlive(header.creatorPid) };
+    if (header.kind.endsWith('(incomplete)')) return out;
+    return { ...out, ...payload(header, bytes.subarray(HEADER_SIZE, HEADER_SIZE + Math.min(header.payloadLength, PAYLOAD_SHOWN))) };
   } finally {
     shm.close();
   }
@@ -187,44 +217,40 @@ function prefixed(prefix: string, fields: Record<string, unknown>): Record<strin
 
 function lockState(word: number): Record<string, unknown> {
   if (word === 0) return { locked: false };
-  const owner = word & 0x3fffffff;
-  return { locked: true, ownerId: owner, ownerAlive: native.ownerAlive(owner), waiters: word < 0 };
+  const owner = word & OWNER_MASK;
+  return { locked: true, ownerId: owner, ownerAlive: native.ownerAlive(owner), waiters: (word & WAITERS) !== 0 };
 }
 
-function payload(header: NonNullable<ReturnType<typeof readHeader>>, v: DataView): Record<string, unknown> {
-  const i32 = (offset: number): number => v.getInt32(offset, true);
+/** The payload's fields worth showing, read with each kind's own layout constants. */
+function payload(header: Header, bytes: Uint8Array): Record<string, unknown> {
+  const w = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
   switch (header.kind) {
     case 'Lock':
-      return lockState(i32(0));
+      return lockState(w[0]!);
     case 'RLock':
-      return { ...lockState(i32(0)), level: i32(4) };
+      return { ...lockState(w[0]!), level: w[LEVEL] };
     case 'Value':
     case 'SharedArray': {
       const type = typeFromCode(header.elementType);
       if (type === undefined) return { elementType: header.elementType };
-      // A Value is its value then its lock; a SharedArray its lock then its elements.
-      const [start, n] = header.kind === 'Value' ? [0, 1] : [8, Math.min(header.count, 16)];
-      const bytes = new Uint8Array(v.buffer, v.byteOffset + start, n * type.bytes).slice();
-      const values = [...new type.Array(bytes.buffer, 0, n)].map((x) => (type.name === 'bool' ? x !== 0 : x));
-      return header.kind === 'Value' ? { type: type.name, value: values[0], ...prefixed('lock', lockState(i32(8))) }
+      const [start, n] = header.kind === 'Value' ? [0, 1] : [ELEMENTS_BYTE, Math.min(header.count, SHOWN_ELEMENTS)];
+      const values = [...new type.Array(bytes.buffer as ArrayBuffer, bytes.byteOffset + start, n)].map((x) => (type.name === 'bool' ? x !== 0 : x));
+      return header.kind === 'Value' ? { type: type.name, value: values[0], ...prefixed('lock', lockState(w[LOCK_BYTE >> 2]!)) }
         : { type: type.name, length: header.count, first: values };
     }
     case 'Semaphore':
     case 'BoundedSemaphore':
-      return { value: i32(0) };
+      return { value: w[SEMAPHORE_VALUE] };
     case 'Event':
-      return { set: i32(0) !== 0 };
+      return { set: w[0] !== 0 };
     case 'Condition':
-      return { ...lockState(i32(0)), notifications: i32(8) };
+      return { ...lockState(w[0]!), notifications: w[CONDITION_SEQ] };
     case 'Barrier':
-      return { parties: i32(20), waiting: i32(8), broken: i32(16) !== 0, generation: i32(12) };
-    case 'Queue': {
-      const head = i32(0);
-      const tail = i32(64);
-      return { size: Math.max(0, Math.min((tail - head) | 0, i32(148))), capacity: i32(148), maxMessageSize: i32(152), ended: i32(128) !== 0 };
-    }
+      return { parties: w[PARTIES], waiting: w[COUNT], broken: w[BROKEN] !== 0, generation: w[GEN] };
+    case 'Queue':
+      return { size: ringSize(w), capacity: w[CAPACITY], maxMessageSize: w[DATA_SIZE], ended: w[ENDED] !== 0 };
     case 'Pipe':
-      return { creatorEnd: i32(0), openerEnd: i32(4), creatorClosed: i32(8) !== 0, openerClosed: i32(12) !== 0, duplex: i32(16) !== 0 };
+      return { creatorEnd: w[CREATOR], openerEnd: w[OPENER], creatorClosed: w[CREATOR_CLOSED] !== 0, openerClosed: w[OPENER_CLOSED] !== 0, duplex: w[DUPLEX] !== 0 };
     default:
       return {};
   }

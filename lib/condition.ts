@@ -17,7 +17,7 @@ import { built, createTyped, openTyped, validatePlacement, type CreateTyped } fr
 import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
-const SEQ = 2;
+export const SEQ = 2;
 const TYPE_RLOCK = 0; // the element-type field of the header says which lock
 const TYPE_LOCK = 1;
 

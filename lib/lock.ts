@@ -20,8 +20,10 @@ import { built, createTyped, openTyped, validatePlacement, type CreateTyped, typ
 import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
-const OWNER_MASK = 0x3fffffff;
-const WAITERS = 1 << 31;
+export const OWNER_MASK = 0x3fffffff;
+export const WAITERS = 1 << 31;
+/** RLock: the word after the state holds the recursion level. */
+export const LEVEL = 1;
 /** How long a waiter sleeps before it checks that the owner is alive. */
 export const LIVENESS_MS = 200;
 
@@ -295,7 +297,7 @@ export class RLock extends Lock {
 
   /** How many times this thread holds the lock (0 if it does not hold it). */
   get level(): number {
-    return this.#mine() ? this.words![1]! : 0;
+    return this.#mine() ? this.words![LEVEL]! : 0;
   }
 
   override tryAcquire(): boolean {
@@ -328,12 +330,12 @@ export class RLock extends Lock {
   }
 
   #again(): true {
-    this.words![1]!++;
+    this.words![LEVEL]!++;
     return true;
   }
 
   #first(): true {
-    this.words![1] = 1;
+    this.words![LEVEL] = 1;
     return true;
   }
 }

@@ -24,11 +24,11 @@ import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, type CreateTyped } from './typed-segment.js';
 import { validateAsyncOptions, validateBoolean, validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 
-const CREATOR = 0;
-const OPENER = 1;
-const CREATOR_CLOSED = 2;
-const OPENER_CLOSED = 3;
-const DUPLEX = 4;
+export const CREATOR = 0;
+export const OPENER = 1;
+export const CREATOR_CLOSED = 2;
+export const OPENER_CLOSED = 3;
+export const DUPLEX = 4;
 const RING = 5;
 const CONTROL = 64;
 

@@ -43,15 +43,15 @@ import { decodeUtf8, encoder } from './utf8.js';
 import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
 import { SPINS, sleepAsync, sleepSync, startWait, type Sleep } from './wait.js';
 
-const HEAD = 0;
-const TAIL = 16;
-const ENDED = 32;
+export const HEAD = 0;
+export const TAIL = 16;
+export const ENDED = 32;
 const CONSUMERS_WAITING = 33;
 const PRODUCERS_WAITING = 34;
 const DATA_EVENTS = 35;
 const ROOM_EVENTS = 36;
-const CAPACITY = 37;
-const DATA_SIZE = 38;
+export const CAPACITY = 37;
+export const DATA_SIZE = 38;
 const CODEC = 39;
 const SLOTS = 48; // in int32s: byte 192
 
@@ -69,6 +69,11 @@ const LENGTH_MASK = 0x3fffffff;
 const CODECS = ['auto', 'bytes', 'string', 'structured'] as const;
 /** The largest ring: 4 GiB (creating one touches a word in every slot). */
 export const MAX_RING_BYTES = 2 ** 32;
+
+/** About how many messages a ring's words (queue.ts layout) say it holds. */
+export function ringSize(w: Int32Array): number {
+  return Math.max(0, Math.min(w[CAPACITY]!, (Atomics.load(w, TAIL) - Atomics.load(w, HEAD)) | 0));
+}
 /** Which messages a queue carries: `'auto'` (default) takes bytes, strings and any structured-clone value. */
 export type QueueCodec = (typeof CODECS)[number];
 /** A message: bytes come back as a Uint8Array, strings as strings, anything else as v8.deserialize returns it. */
@@ -142,8 +147,7 @@ export class Queue extends SharedObject {
 
   /** About how many messages are in the queue (exact when nobody is mid-operation). */
   get size(): number {
-    const w = this.openWords(sizeGetter);
-    return Math.max(0, Math.min(this.capacity, (Atomics.load(w, TAIL) - Atomics.load(w, HEAD)) | 0));
+    return ringSize(this.openWords(sizeGetter));
   }
 
   /** Whether the queue is (about) empty. */

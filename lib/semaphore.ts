@@ -18,7 +18,7 @@ import { built, createTyped, openTyped, validatePlacement, type CreateTyped, typ
 import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
-const VALUE = 0;
+export const VALUE = 0;
 const WAITERS = 1;
 const BOUND = 2;
 const MAX_VALUE = 2 ** 31 - 1;

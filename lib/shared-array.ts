@@ -14,6 +14,9 @@ import { built, createTyped, openTyped, validatePlacement, type CreateTyped } fr
 import { validateInteger, validateOptions } from './validate.js';
 import { resolveType, toStored, typeFromCode, type TypeCode, type TypeInfo, type ValueType } from './value-types.js';
 
+/** Where the elements start: after the array's 8-byte Lock. */
+export const ELEMENTS_BYTE = 8;
+
 /** The typed array a SharedArray of each type exposes. */
 export type ArrayOf<T extends ValueType | TypeCode> =
   T extends 'int8' | 'b' ? Int8Array
@@ -59,14 +62,14 @@ export class SharedArray<A extends AnyTypedArray = AnyTypedArray> extends Shared
     this.type = t.name;
     this.length = length;
     this.lock = Lock.within(shm, new Int32Array(area, 0, 2));
-    this.#array = new t.Array(area, 8, length) as A;
+    this.#array = new t.Array(area, ELEMENTS_BYTE, length) as A;
   }
 
   /** Bytes a SharedArray of `length` elements of `type` occupies when placed with {@link SharedArray.at}. */
   static byteLength(type: ValueType | TypeCode, length: number): number {
     const t = resolveType(type, 'type', SharedArray.byteLength);
     validateInteger(length, 'length', 0, maxLength(t), SharedArray.byteLength);
-    return 8 + Math.ceil((length * t.bytes) / 8) * 8;
+    return ELEMENTS_BYTE + Math.ceil((length * t.bytes) / 8) * 8;
   }
 
   /** Creates a named SharedArray, zero-filled or from `from`. `EEXIST` if the name is taken. */

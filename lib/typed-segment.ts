@@ -93,6 +93,23 @@ function sleep(ms: number): void {
   Atomics.wait(nap, 0, 0, ms);
 }
 
+/** The fields of a header as they are, unchecked (for openTyped, and for `shmkit` to list and inspect). */
+export function readHeader(view: DataView): {
+  magic: number; version: number; kind: number; payloadOffset: number; elementType: number;
+  payloadLength: number; elementCount: number; creatorPid: number;
+} {
+  return {
+    magic: Atomics.load(new Int32Array(view.buffer, view.byteOffset, 1), 0),
+    version: view.getUint16(4, true),
+    kind: view.getUint16(6, true),
+    payloadOffset: view.getUint32(8, true),
+    elementType: view.getUint32(12, true),
+    payloadLength: Number(view.getBigUint64(16, true)),
+    elementCount: Number(view.getBigUint64(24, true)),
+    creatorPid: view.getUint32(32, true),
+  };
+}
+
 /**
  * Opens a typed segment and checks its header: `ERR_SHMKIT_KIND` if it is another kind
  * of object, not a shmkit object, a format this version does not read, or still
@@ -104,16 +121,13 @@ export function openTyped(name: string, kind: KindName, caller: Function): { shm
     const shm = SharedMemory.open(name);
     try {
       if (shm.size >= HEADER_SIZE) {
-        const view = new DataView(shm.view(0, HEADER_SIZE));
-        const magic = Atomics.load(new Int32Array(view.buffer, 0, 1), 0);
+        const h = readHeader(new DataView(shm.view(0, HEADER_SIZE)));
+        const { magic } = h;
         if (magic !== 0 && magic !== MAGIC) {
           throw kindError(`'${shm.name}' is not a shmkit ${kind} (no shmkit header)`, caller);
         }
         if (magic === MAGIC) {
-          const version = view.getUint16(4, true);
-          const found = view.getUint16(6, true);
-          const offset = view.getUint32(8, true);
-          const payloadLength = Number(view.getBigUint64(16, true));
+          const { version, kind: found, payloadOffset: offset, payloadLength } = h;
           if (version !== FORMAT_VERSION) {
             throw kindError(`'${shm.name}' has shmkit format version ${version}; this shmkit reads version ${FORMAT_VERSION}`, caller);
           }
@@ -124,8 +138,7 @@ export function openTyped(name: string, kind: KindName, caller: Function): { shm
           if (offset !== HEADER_SIZE || HEADER_SIZE + payloadLength > shm.size) {
             throw kindError(`'${shm.name}' has a damaged header (payload ${offset}+${payloadLength} in ${shm.size} bytes)`, caller);
           }
-          const elementCount = Number(view.getBigUint64(24, true));
-          return { shm, header: { kind, payloadLength, elementType: view.getUint32(12, true), elementCount } };
+          return { shm, header: { kind, payloadLength, elementType: h.elementType, elementCount: h.elementCount } };
         }
       }
     } catch (error) {

@@ -21,6 +21,9 @@ export interface ValueOptions<T extends ValueType | TypeCode> extends CreateType
   value?: JsValueOf<T> | undefined;
 }
 
+/** Where the Value's Lock starts in its 16 bytes (the value is at 0). */
+export const LOCK_BYTE = 8;
+
 type IntArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
 type BigArray = BigInt64Array | BigUint64Array;
 
@@ -75,7 +78,7 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
     super(shm, owns);
     this.type = t.name;
     this.#t = t;
-    this.lock = Lock.within(shm, new Int32Array(area, 8, 2));
+    this.lock = Lock.within(shm, new Int32Array(area, LOCK_BYTE, 2));
     if (t.family === 'float') {
       // Atomics has no float arrays: move the bits through an integer slot of equal size.
       const scratch = new ArrayBuffer(8);
