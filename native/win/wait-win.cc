@@ -143,28 +143,45 @@ LONG Claim(Lot* lot) {
   return -1;
 }
 
+// Takes slot i out of its bucket's list, if it is in it. The caller holds the bucket lock.
+void Unlink(Lot* lot, Bucket* b, LONG i) {
+  for (volatile LONG* link = &b->head; *link != 0; link = &lot->slots[*link - 1].next) {
+    if (*link == i + 1) {
+      *link = lot->slots[i].next;
+      return;
+    }
+  }
+}
+
+// A waiter seen in slot `index` as (pid, token), found to have no event any more.
+struct Seen {
+  LONG index, pid, token;
+};
+
+// Frees slot `seen.index` if it still holds that waiter (its process died while it
+// waited): a slot freed and taken again meanwhile belongs to someone else.
+void FreeIfStill(Lot* lot, Bucket* b, const Seen& seen) {
+  Slot& s = lot->slots[seen.index];
+  Lock(b);
+  if (s.state != kFree && s.pid == seen.pid && s.token == seen.token) {
+    Unlink(lot, b, seen.index);
+    InterlockedExchange(&s.state, kFree);
+  }
+  Unlock(b);
+}
+
 // Frees the slots of waiters that are gone (their process died while they waited), in
 // every bucket. Only run when the pool is exhausted, since it opens an event per slot.
 void SweepDead(Lot* lot) {
   for (Bucket& b : lot->buckets) {
-    std::vector<std::pair<LONG, LONG>> waiters;  // (pid, token) of each slot, read under the lock
+    std::vector<Seen> waiters;
     Lock(&b);
     for (LONG link = b.head; link != 0; link = lot->slots[link - 1].next) {
-      waiters.emplace_back(lot->slots[link - 1].pid, lot->slots[link - 1].token);
+      waiters.push_back({link - 1, lot->slots[link - 1].pid, lot->slots[link - 1].token});
     }
     Unlock(&b);
-    for (const auto& [pid, token] : waiters) {
-      if (WaiterAlive(pid, token)) continue;
-      Lock(&b);
-      for (volatile LONG* link = &b.head; *link != 0; link = &lot->slots[*link - 1].next) {
-        Slot& s = lot->slots[*link - 1];
-        if (s.pid == pid && s.token == token) {
-          *link = s.next;
-          InterlockedExchange(&s.state, kFree);
-          break;
-        }
-      }
-      Unlock(&b);
+    for (const Seen& w : waiters) {
+      if (!WaiterAlive(w.pid, w.token)) FreeIfStill(lot, &b, w);
     }
   }
 }
@@ -211,12 +228,7 @@ bool Deregister(Lot* lot, LONG i) {
   Bucket* b = BucketOf(lot, static_cast<uint64_t>(s.key));
   Lock(b);
   const bool woken = s.state == kWoken;
-  for (volatile LONG* link = &b->head; *link != 0; link = &lot->slots[*link - 1].next) {
-    if (*link == i + 1) {
-      *link = s.next;
-      break;
-    }
-  }
+  Unlink(lot, b, i);
   Unlock(b);
   InterlockedExchange(&s.state, kFree);
   return woken;
@@ -282,10 +294,7 @@ int WakeAddress(uint32_t* addr, int count) {
   Bucket* b = BucketOf(lot, static_cast<uint64_t>(key));
   int n = 0;
   while (n < count) {
-    struct Woken {
-      LONG index, pid, token;
-    };
-    std::vector<Woken> woken;
+    std::vector<Seen> woken;
     Lock(b);
     for (LONG link = b->head; link != 0 && n + static_cast<int>(woken.size()) < count; link = lot->slots[link - 1].next) {
       Slot& s = lot->slots[link - 1];
@@ -297,24 +306,15 @@ int WakeAddress(uint32_t* addr, int count) {
     if (woken.empty()) break;
     // Their events are set outside the lock. A waiter whose process has died has no
     // event any more: its slot is taken out, and another waiter is woken in its place.
-    for (const Woken& w : woken) {
+    for (const Seen& w : woken) {
       HANDLE e = OpenEventW(EVENT_MODIFY_STATE, FALSE, EventName(w.pid, w.token).c_str());
-      if (e != nullptr) {
-        SetEvent(e);
-        CloseHandle(e);
-        n++;
+      if (e == nullptr) {
+        FreeIfStill(lot, b, w);
         continue;
       }
-      Lock(b);
-      for (volatile LONG* link = &b->head; *link != 0; link = &lot->slots[*link - 1].next) {
-        Slot& s = lot->slots[*link - 1];
-        if (*link - 1 == w.index && s.state == kWoken && s.pid == w.pid && s.token == w.token) {
-          *link = s.next;
-          InterlockedExchange(&s.state, kFree);
-          break;
-        }
-      }
-      Unlock(b);
+      SetEvent(e);
+      CloseHandle(e);
+      n++;
     }
   }
   return n;
