@@ -8,10 +8,8 @@ import {
   Barrier, BoundedSemaphore, Condition, Event, Lock, NamedSemaphore, Pipe, Queue, RLock, Semaphore,
   ShareableList, SharedArray, SharedMemory, Value,
 } from 'shmkit';
-import { CHILD, assertOk, isWindows, runNode, uniqueName } from './helpers.mjs';
+import { CHILD, asNobody, assertOk, cannotSwitchUid, isWindows, runNode, uniqueName } from './helpers.mjs';
 
-const canSwitchUid = process.platform === 'linux' && process.getuid?.() === 0;
-const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 
 /** One object of every kind, made with the defaults, by name. */
 function everyKind(t) {
@@ -38,7 +36,7 @@ function everyKind(t) {
   return made;
 }
 
-test('another uid can neither open nor signal any object made with the defaults', { skip: !canSwitchUid && 'needs root, to run a child as another uid' }, async (t) => {
+test('another uid can neither open nor signal any object made with the defaults', { skip: cannotSwitchUid }, async (t) => {
   const made = everyKind(t);
   const names = Object.fromEntries(Object.entries(made).map(([k, o]) => [k, o.name]));
   const result = await runNode(`${CHILD}

@@ -3,34 +3,18 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assertOk, isWindows, root } from './helpers.mjs';
-import { spawn } from 'node:child_process';
+import { assertOk, isWindows, runScript } from './helpers.mjs';
 
-/** Runs a script of scripts/ with --json and returns what it printed, parsed. */
-function script(name, args, timeout) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'scripts', name), ...args, '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      try {
-        resolve({ code, signal, stdout, stderr, report: JSON.parse(stdout) });
-      } catch {
-        reject(new Error(`${name} printed no report (code ${code}, signal ${signal})\n${stdout}\n${stderr}`));
-      }
-    });
-  });
+/** Runs a script of scripts/ with --json; its report, parsed, comes back as `report`. */
+async function script(name, args, timeout) {
+  const r = assertOk(await runScript(join('scripts', name), [...args, '--json'], { timeout }));
+  return { ...r, report: JSON.parse(r.stdout) };
 }
 
 const posixOnly = isWindows && 'spawns and kills workers with POSIX signals, reads /proc';
 
 test('kill -9 at random moments in Value, Lock, Queue and Condition workers breaks no invariant', { skip: posixOnly }, async () => {
   const r = await script('chaos-kill.mjs', ['--iterations', '4'], 120_000);
-  assertOk(r);
   const { summary, rows } = r.report;
   assert.equal(summary.violations, 0, JSON.stringify(rows.flatMap((x) => x.problems)));
   assert.equal(rows.length, 4);
@@ -40,7 +24,6 @@ test('kill -9 at random moments in Value, Lock, Queue and Condition workers brea
 
 test('a short soak: exact totals, and no growth of descriptors, memory or /dev/shm entries', { skip: posixOnly }, async () => {
   const r = await script('soak.mjs', ['--seconds', '4'], 60_000);
-  assertOk(r);
   const report = r.report;
   assert.deepEqual(report.problems, []);
   assert.equal(report.lost, 0);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
 import { test } from 'node:test';
 import { SharedMemory } from 'shmkit';
-import { CHILD, assertOk, isWindows, runNode, uniqueName } from './helpers.mjs';
+import { CHILD, asNobody, assertOk, cannotSwitchUid, isWindows, runNode, uniqueName } from './helpers.mjs';
 
 test('a child opens by name and writes; the creator sees the bytes', async (t) => {
   const name = uniqueName(t);
@@ -90,10 +90,8 @@ test('attaching never unlinks: the segment outlives a process that opened it and
   assert.equal(SharedMemory.exists(name), true);
 });
 
-const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
-const canSwitchUid = process.platform === 'linux' && process.getuid?.() === 0;
 
-test('another uid cannot open a segment made with the default mode: EACCES', { skip: !canSwitchUid && 'needs root, to run a child as another uid' }, async (t) => {
+test('another uid cannot open a segment made with the default mode: EACCES', { skip: cannotSwitchUid }, async (t) => {
   const name = uniqueName(t);
   const shm = SharedMemory.create({ name, size: 64 });
   t.after(() => shm.close());
@@ -112,7 +110,7 @@ test('another uid cannot open a segment made with the default mode: EACCES', { s
   assert.equal(out.exists, true, 'exists() is true even for a segment this user may not open');
 });
 
-test('a user with only read permission attaches read-only, and cannot change a byte', { skip: !canSwitchUid && 'needs root, to run a child as another uid' }, async (t) => {
+test('a user with only read permission attaches read-only, and cannot change a byte', { skip: cannotSwitchUid }, async (t) => {
   const name = uniqueName(t);
   const shm = SharedMemory.create({ name, size: 64 });
   t.after(() => shm.close());

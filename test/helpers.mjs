@@ -17,6 +17,10 @@ export const root = fileURLToPath(new URL('..', import.meta.url));
 /** Windows (node.exe under Wine, in CI): where POSIX-only tests are skipped, with the reason. */
 export const isWindows = process.platform === 'win32';
 
+/** setpriv arguments that run a child as nobody, and why that cannot be done here, if it cannot. */
+export const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+export const cannotSwitchUid = !(process.platform === 'linux' && process.getuid?.() === 0) && 'needs root, to run a child as another uid';
+
 /** Why the CPython interop tests cannot run here, if they cannot. */
 export const noPython = isWindows && 'no python3 in the Wine prefix: CPython interop on Windows is untested';
 
@@ -88,9 +92,14 @@ export function runNode(code, { args = {}, env = {}, timeout = 30_000, execArgv 
   return run(argv[0], argv.slice(1), { env: { ...process.env, ...env, SHMKIT_TEST_ARGS: JSON.stringify(args) }, timeout, onStdout, onSpawn });
 }
 
+/** Runs a script file (a path below the project root) with `args` in a fresh node. */
+export function runScript(file, args, { timeout = 30_000, onStdout } = {}) {
+  return run(process.execPath, [join(root, file), ...args], { env: process.env, timeout, onStdout });
+}
+
 /** Runs the `shmkit` command (dist/cli.js) with `args` in a fresh node. */
-export function runCli(args, { timeout = 30_000, onStdout } = {}) {
-  return run(process.execPath, [join(root, 'dist', 'cli.js'), ...args], { env: process.env, timeout, onStdout });
+export function runCli(args, options) {
+  return runScript(join('dist', 'cli.js'), args, options);
 }
 
 /** Runs python3 with `code`; arguments as in {@link runNode}. */
