@@ -14,7 +14,7 @@
           "libraries": ["advapi32.lib", "synchronization.lib"]
         }],
         ["OS=='linux'", {
-          "sources": ["native/unix/futex-linux.cc", "native/unix/thread-linux.cc", "native/unix/async-wait-io_uring.cc"],
+          "sources": ["native/unix/futex-linux.cc", "native/unix/owner-linux.cc", "native/unix/async-wait-io_uring.cc"],
           "libraries": ["-lrt", "-lpthread"]
         }],
         ["OS=='mac'", {
