@@ -1,0 +1,167 @@
+// Ownership in the places production Node runs: holder and waiter in different PID
+// namespaces (both directions), a waiter of another uid under /proc mounted hidepid=2,
+// a waiter with an empty /proc, and a dead owner whose TID a new process gets. For each
+// primitive with owners: a live owner is never taken over while it holds for 2 s under
+// contention, and one SIGKILLed is taken over within 1 s, the taker being told.
+//
+// Synchronization is through the objects' own words (a holder dies or lets go only once
+// it sees the waiter contending), never through sleeps.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Barrier, Condition, Lock, Pipe, Queue, RLock } from 'shmkit';
+import { CHILD, cannotSwitchUid, isWindows, runNode, uniqueName } from './helpers.mjs';
+
+const why = isWindows ? 'Linux namespaces' : cannotSwitchUid ? 'needs root (unshare, mount, setpriv)' : false;
+
+// sh is pid 1 of the namespace and node a child well away from the first pids, so that a
+// pid number that happens to match in both namespaces cannot hide a bug.
+const farPid = 'echo 4321 > /proc/sys/kernel/ns_last_pid && "$@"';
+const pidns = ['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', farPid, 'sh'];
+const hidepidNobody = ['unshare', '--mount', 'sh', '-c', 'mount -t proc -o hidepid=2 proc /proc && exec "$@"', 'sh',
+  'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+const emptyProc = ['unshare', '--mount', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs /proc && exec "$@"', 'sh'];
+
+const PLACES = [
+  { place: 'holder in another PID namespace', holder: pidns, waiter: [] },
+  { place: 'waiter in another PID namespace', holder: [], waiter: pidns },
+  { place: 'waiter of another uid under hidepid=2', holder: [], waiter: hidepidNobody, mode: 0o666 },
+  { place: 'waiter with an empty /proc', holder: [], waiter: emptyProc },
+];
+
+const PRELUDE = `${CHILD}
+import { SharedMemory as SM, Pipe, Queue } from 'shmkit';
+const nap = new Int32Array(new SharedArrayBuffer(4));
+const sleep = (ms) => Atomics.wait(nap, 0, 0, ms);
+const word = (i) => new Int32Array(SM.open(args.name).view(64 + 4 * i, 4));
+// Spins (1 ms naps) until the other side's word shows it contending; bounded.
+const until = (f) => { for (let i = 0; !f(); i++) { if (i > 10_000) throw new Error('peer never came'); sleep(1); } };
+const die = () => process.kill(process.pid, 'SIGKILL');
+const out = (o) => console.log(JSON.stringify(o));
+`;
+
+// Per primitive: how to make one, a holder (which holds, then dies or lets go after 2 s
+// of contention) and a waiter (which reports what it got and how long it took).
+const KINDS = {
+  Lock: {
+    make: (name, mode) => Lock.create({ name, mode }),
+    holder: `const l = Lock.open(args.name); l.acquire(); const w = word(0);
+      until(() => Atomics.load(w, 0) & 0x80000000); if (args.kill) die();
+      sleep(2000); l.release(); out({ released: true });`,
+    waiter: `const l = Lock.open(args.name); until(() => l.locked); const t0 = performance.now();
+      const got = l.acquire({ timeout: 5000 }); out({ got, told: l.ownerDied, ms: performance.now() - t0 });`,
+  },
+  RLock: {
+    make: (name, mode) => RLock.create({ name, mode }),
+    holder: `const l = RLock.open(args.name); l.acquire(); l.acquire(); const w = word(0);
+      until(() => Atomics.load(w, 0) & 0x80000000); if (args.kill) die();
+      sleep(2000); l.release(); l.release(); out({ released: true });`,
+    waiter: `const l = RLock.open(args.name); until(() => l.locked); const t0 = performance.now();
+      const got = l.acquire({ timeout: 5000 }); out({ got, told: l.ownerDied && l.level === 1, ms: performance.now() - t0 });`,
+  },
+  Condition: {
+    make: (name, mode) => Condition.create({ name, mode }),
+    holder: `const c = Condition.open(args.name); c.acquire(); const w = word(0);
+      until(() => Atomics.load(w, 0) & 0x80000000); if (args.kill) die();
+      sleep(2000); c.notify(); c.release(); out({ released: true });`,
+    waiter: `const c = Condition.open(args.name); until(() => c.lock.locked); const t0 = performance.now();
+      const got = c.acquire({ timeout: 5000 }); out({ got, told: c.lock.ownerDied, ms: performance.now() - t0 });`,
+  },
+  Barrier: {
+    // Three parties: holder and waiter wait; the test arrives third once the live holder
+    // has waited 2 s. A dead party breaks the barrier for the waiter.
+    make: (name, mode) => Barrier.create({ name, mode, parties: 3 }),
+    holder: `const b = Barrier.open(args.name); const w = word(2); const p = b.waitAsync({ timeout: 20000 });
+      await new Promise((r) => { const t = setInterval(() => { if (Atomics.load(w, 0) >= 2) { clearInterval(t); r(); } }, 1); });
+      if (args.kill) die(); await p; out({ released: true });`,
+    waiter: `const b = Barrier.open(args.name); const w = word(2); until(() => Atomics.load(w, 0) >= 1);
+      const t0 = performance.now(); let got = true, told = false;
+      try { b.wait({ timeout: 10000 }); } catch (e) { got = false; told = e.code === 'ERR_SHMKIT_BROKEN_BARRIER'; }
+      out({ got: args.kill ? told : got, told: args.kill ? told : false, ms: performance.now() - t0 });`,
+    third: async (barrier, waitedMs) => {
+      while (barrier.nWaiting < 2) await new Promise((r) => setTimeout(r, 1)); // both are in wait()
+      await new Promise((r) => setTimeout(r, waitedMs)); // the live case's 2 s of contention
+      await barrier.waitAsync({ timeout: 10_000 });
+    },
+  },
+};
+
+// The peer of a Pipe (the opening end): says it is there, reads 'go', then dies or answers after 2 s.
+const PIPE_PEER = `const p = Pipe.open(args.name); p.send('here'); p.recv(); if (args.kill) die(); sleep(2000); p.send('done'); out({ released: true });`;
+
+describe('ownership across namespaces and hidden /proc', { skip: why, concurrency: true }, () => {
+  for (const { place, holder, waiter, mode } of PLACES) {
+    for (const [kind, k] of Object.entries(KINDS)) {
+      test(`${kind}: ${place}`, async (t) => {
+        await Promise.all([false, true].map(async (kill) => {
+          const name = uniqueName(t);
+          const object = withUmask0(() => k.make(name, mode ?? 0o600));
+          t.after(() => object.close());
+          const args = { name, kill };
+          const h = runNode(`${PRELUDE}${k.holder}`, { args, wrap: holder, timeout: 30_000 });
+          const w = runNode(`${PRELUDE}${k.waiter}`, { args, wrap: waiter, timeout: 30_000 });
+          if (k.third && !kill) await k.third(object, 2000);
+          const [hr, wr] = await Promise.all([h, w]);
+          const report = JSON.parse(wr.stdout.trim().split('\n').pop() || '{}');
+          const what = `${kill ? 'killed' : 'live'} holder; waiter said ${wr.stdout.trim()} ${wr.stderr}; holder ${hr.code}/${hr.signal} ${hr.stderr}`;
+          assert.equal(wr.code, 0, what);
+          assert.equal(report.got, true, what);
+          if (kill) {
+            assert.ok(hr.signal === 'SIGKILL' || hr.code === 137, what);
+            assert.equal(report.told, true, `the taker is told: ${what}`);
+            assert.ok(report.ms < 1500, `taken over within 1 s of the kill: ${what}`);
+          } else {
+            assert.equal(hr.code, 0, what);
+            assert.match(hr.stdout, /"released":true/, `the live holder let go normally: ${what}`);
+            assert.equal(report.told, false, `nobody said the owner died: ${what}`);
+            assert.ok(report.ms >= 1900, `the live holder kept it for 2 s: ${what}`);
+          }
+        }));
+      });
+    }
+    test(`Pipe: the other end ${place.replace('waiter', 'this end')}`, async (t) => {
+      await Promise.all([false, true].map(async (kill) => {
+        const name = uniqueName(t);
+        // The creating end is the one that waits: it lives in `waiter`'s place.
+        const w = runNode(`${PRELUDE}
+          const p = Pipe.create({ name: args.name, mode: ${mode ?? 0o600} });
+          out({ created: true });
+          p.recv(); // the peer is there
+          p.send('go');
+          const t0 = performance.now();
+          const early = p.poll({ timeout: 2000 });
+          let got, told = false;
+          try { got = p.poll({ timeout: 5000 }) && p.recv(); } catch (e) { told = e.code === 'ERR_SHMKIT_PIPE_CLOSED'; }
+          p.close(); SM.unlink(args.name);
+          out({ early, got, told, ms: performance.now() - t0 });`, {
+          args: { name, kill }, wrap: waiter, timeout: 30_000,
+          onStdout: (d) => { if (d.includes('created') && !started) started = start(); },
+        });
+        let started;
+        const start = () => runNode(`${PRELUDE}${PIPE_PEER}`, { args: { name, kill }, wrap: holder, timeout: 30_000 });
+        const wr = await w;
+        const hr = await started;
+        const report = JSON.parse(wr.stdout.trim().split('\n').pop() || '{}');
+        const what = `${kill ? 'killed' : 'live'} peer; this end said ${wr.stdout.trim()} ${wr.stderr}; peer ${hr?.code}/${hr?.signal} ${hr?.stderr}`;
+        assert.equal(wr.code, 0, what);
+        if (kill) {
+          assert.equal(report.told, true, `ERR_SHMKIT_PIPE_CLOSED once the peer is dead: ${what}`);
+          assert.ok(report.ms < 1500, what);
+        } else {
+          assert.equal(report.early, false, `no end-of-pipe while the peer lives: ${what}`);
+          assert.equal(report.got, 'done', what);
+          assert.equal(hr.code, 0, what);
+        }
+      }));
+    });
+  }
+});
+
+/** Runs `f` with the umask at 0, so that a mode of 0o666 means what it says. */
+function withUmask0(f) {
+  const old = process.umask(0);
+  try {
+    return f();
+  } finally {
+    process.umask(old);
+  }
+}
