@@ -165,3 +165,42 @@ function withUmask0(f) {
     process.umask(old);
   }
 }
+
+test('a dead owner whose TID a new process gets (ns_last_pid) is still taken over', { skip: why }, async (t) => {
+  const lock = Lock.create({ name: uniqueName(t) });
+  t.after(() => lock.close());
+  // Inside a PID namespace of its own: the holder takes the lock and is SIGKILLed; then
+  // `sleep` processes are started at the holder's pid until one also matches the low 8
+  // bits of its start time (what owner ids used to keep), and the lock is asked for.
+  const r = await runNode(`${PRELUDE}
+    import { spawn, execFileSync } from 'node:child_process';
+    import { readFileSync, writeFileSync } from 'node:fs';
+    const startOf = (pid) => Number(readFileSync('/proc/' + pid + '/stat', 'utf8').split(') ')[1].split(' ')[19]);
+    const holder = spawn(process.execPath, ['--input-type=module', '-e',
+      "import { Lock } from 'shmkit'; Lock.open(process.argv[1]).acquire(); console.log('held'); setInterval(() => {}, 1000);", args.name],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => holder.stdout.once('data', r));
+    const pid = holder.pid, bits = startOf(pid) & 0xff;
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.once('exit', r));
+    let squatter, tries = 0;
+    for (; tries < 5000; tries++) {
+      writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+      squatter = spawn('sleep', ['60'], { stdio: 'ignore' });
+      if (squatter.pid === pid && (startOf(pid) & 0xff) === bits) break;
+      squatter.kill('SIGKILL');
+      await new Promise((r) => squatter.once('exit', r));
+    }
+    const l = Lock.open(args.name);
+    const t0 = performance.now();
+    const got = l.acquire({ timeout: 3000 });
+    out({ got, told: l.ownerDied, ms: performance.now() - t0, tries, reused: squatter.pid === pid });
+    squatter.kill('SIGKILL');
+    process.exit(0);`, { args: { name: lock.name }, wrap: pidns, timeout: 60_000 });
+  const report = JSON.parse(r.stdout.trim().split('\n').pop() || '{}');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(report.reused, true, `the dead owner's pid was handed out again: ${r.stdout}`);
+  assert.equal(report.got, true, `taken over: ${r.stdout}`);
+  assert.equal(report.told, true);
+  assert.ok(report.ms < 1000, r.stdout);
+});
