@@ -8,13 +8,15 @@
 //   16  int32    broken: 1 after abort(), a time-out, a failed action or a dead party
 //   20  int32    parties
 //   24  int32    the last generation that tripped (a generation that ended otherwise was reset)
-//   28  int32    reserved, 0
-//   32  int32 × parties  the owner ids (lock.ts) of those that have arrived, in order
+//   28  int32    the owner id of the party running the action (the tripping party), else 0
+//   32  int32 × parties  the owner ids (ownership.ts) of those that have arrived, in order
 // Waiters sleep at most LIVENESS_MS at a time and then check that every party that has
-// arrived is still alive: a party killed inside wait() breaks the barrier, as Python's
-// abort() does, so the others get ERR_SHMKIT_BROKEN_BARRIER instead of waiting forever.
+// arrived, and the one running the action, is still alive: a party killed inside wait()
+// or inside the action breaks the barrier, as Python's abort() does, so the others get
+// ERR_SHMKIT_BROKEN_BARRIER instead of waiting forever.
 import { invalidArgType, outOfRange, shmkitError, type CodedError } from './errors.js';
-import { Lock, LIVENESS_MS, ME, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { Lock, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { LIVENESS_MS, ME, ownerDead } from './ownership.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
@@ -27,6 +29,7 @@ export const GEN = 3;
 export const BROKEN = 4;
 export const PARTIES = 5;
 const TRIPPED = 6;
+const TRIPPER = 7;
 const ARRIVED = 8;
 const MAX_PARTIES = 65536;
 
@@ -188,6 +191,7 @@ export class Barrier extends SharedObject {
     try {
       Atomics.store(w, COUNT, 0);
       Atomics.store(w, BROKEN, 0);
+      Atomics.store(w, TRIPPER, 0);
       Atomics.add(w, GEN, 1); // a generation that ends without tripping: its waiters see "broken"
     } finally {
       this.#lock.release();
@@ -218,12 +222,15 @@ export class Barrier extends SharedObject {
         Atomics.store(w, COUNT, index + 1);
         return { index, gen, done: false };
       }
+      Atomics.store(w, TRIPPER, ME); // recorded, so that waiters notice if the action kills it
       try {
         this.#action?.();
       } catch (error) {
         Atomics.store(w, BROKEN, 1);
         native.notify(w, GEN, Infinity);
         throw error;
+      } finally {
+        Atomics.compareExchange(w, TRIPPER, ME, 0);
       }
       Atomics.store(w, COUNT, 0);
       Atomics.store(w, TRIPPED, gen);
@@ -244,7 +251,9 @@ export class Barrier extends SharedObject {
   /** Breaks the barrier if generation `gen` is still filling. */
   #breakIf(gen: number): void {
     const w = this.words!;
-    this.#lock.acquire();
+    // A dead holder of the bookkeeping lock (a tripping party killed in the action) is
+    // taken over at once by tryAcquire; a live one is done within microseconds.
+    if (!this.#lock.tryAcquire()) this.#lock.acquire();
     try {
       if (Atomics.load(w, GEN) === gen) Atomics.store(w, BROKEN, 1);
     } finally {
@@ -253,13 +262,17 @@ export class Barrier extends SharedObject {
     native.notify(w, GEN, Infinity);
   }
 
-  /** After a quiet spell: breaks the barrier if a party that arrived has died since. */
+  /** After a quiet spell: breaks the barrier if a party that arrived, or the one running the action, has died since. */
   #checkParties(gen: number): void {
     const w = this.words!;
+    if (ownerDead(Atomics.load(w, TRIPPER))) {
+      this.#breakIf(gen);
+      return;
+    }
     const count = Atomics.load(w, COUNT);
     for (let i = 0; i < count; i++) {
       const id = Atomics.load(w, ARRIVED + i);
-      if (id !== ME && id !== 0 && !native.ownerAlive(id)) {
+      if (ownerDead(id)) {
         this.#breakIf(gen);
         return;
       }

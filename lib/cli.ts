@@ -9,12 +9,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { NamedSemaphore } from './named-semaphore.js';
-import { native } from './native.js';
 import { ShareableList } from './shareable-list.js';
 import { SharedMemory } from './shared-memory.js';
 import { BROKEN, COUNT, GEN, PARTIES } from './barrier.js';
 import { SEQ as CONDITION_SEQ } from './condition.js';
-import { LEVEL, OWNER_MASK, WAITERS } from './lock.js';
+import { LEVEL, WAITERS } from './lock.js';
+import { OWNER_MASK, ownerAlive } from './ownership.js';
 import { CREATOR, CREATOR_CLOSED, DUPLEX, OPENER, OPENER_CLOSED } from './pipe.js';
 import { CAPACITY, DATA_SIZE, ENDED, ringSize } from './queue.js';
 import { VALUE as SEMAPHORE_VALUE } from './semaphore.js';
@@ -218,7 +218,7 @@ function prefixed(prefix: string, fields: Record<string, unknown>): Record<strin
 function lockState(word: number): Record<string, unknown> {
   if (word === 0) return { locked: false };
   const owner = word & OWNER_MASK;
-  return { locked: true, ownerId: owner, ownerAlive: native.ownerAlive(owner), waiters: (word & WAITERS) !== 0 };
+  return { locked: true, ownerId: owner, ownerAlive: ownerAlive(owner), waiters: (word & WAITERS) !== 0 };
 }
 
 /** The payload's fields worth showing, read with each kind's own layout constants. */

@@ -1,34 +1,28 @@
 // Lock: a crash-safe mutex in shared memory whose uncontended acquire and release are one
 // compare-and-swap each, with no call into C++.
 //
-// The lock word (int32) is 0 when free; otherwise the owner's id (30 bits, naming the
-// OS thread and its start time: native/unix/thread-linux.cc) with bit 31 set when some
-// thread may be asleep waiting for it. This is the classic futex mutex ("Futexes Are
+// The lock word (int32) is 0 when free; otherwise the owner's id (30 bits: ownership.ts)
+// with bit 31 set when some thread may be asleep waiting for it. This is the classic futex mutex ("Futexes Are
 // Tricky", mutex 3) with the owner recorded, which buys two things:
 //   - release() can tell a thread that does not hold the lock (an error, as in Python);
-//   - a waiter that has slept a while with the same owner in the word asks the OS
-//     whether that thread still lives; if not, it takes the lock over and `ownerDied`
-//     tells it so, the way EOWNERDEAD tells a robust-mutex user. A SIGKILLed holder
-//     costs the next acquirer at most about LIVENESS_MS.
+//   - a waiter that has slept a while with the same owner in the word asks the kernel
+//     (ownership.ts) whether that owner still lives; if not, it takes the lock over and
+//     `ownerDied` tells it so, the way EOWNERDEAD tells a robust-mutex user. A SIGKILLed
+//     holder costs the next acquirer at most about LIVENESS_MS.
 // Layout (8 bytes, all zero when unlocked): int32 state, int32 recursion count (RLock;
 // written only by the owner; 0 in a Lock).
 import { lockError, invalidArgType } from './errors.js';
 import { native } from './native.js';
+import { LIVENESS_MS, ME, OWNER_MASK, takeOver } from './ownership.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
 import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
-export const OWNER_MASK = 0x3fffffff;
 export const WAITERS = 1 << 31;
 /** RLock: the word after the state holds the recursion level. */
 export const LEVEL = 1;
-/** How long a waiter sleeps before it checks that the owner is alive. */
-export const LIVENESS_MS = 200;
-
-/** This thread's owner id (each thread loads its own copy of this module). */
-export const ME = native.ownerId();
 
 /** Options of {@link Lock.create}. */
 export type LockOptions = CreateTyped;
@@ -188,11 +182,16 @@ export class Lock extends SharedObject {
   /** Release with waiters to wake, or a misuse to report. */
   #releaseSlow(): void {
     const word = this.openWords(this.release);
-    if ((Atomics.load(word, 0) & OWNER_MASK) !== ME) {
-      throw lockError(`${this.constructor.name}.release(): this thread does not hold the lock`, 'ERR_SHMKIT_NOT_OWNER', this.release);
+    // A compare-and-swap from the value this thread holds (a waiter may set the waiters
+    // bit meanwhile): never a store over a word that names someone else.
+    for (;;) {
+      const v = Atomics.load(word, 0);
+      if ((v & OWNER_MASK) !== ME) {
+        throw lockError(`${this.constructor.name}.release(): this thread does not hold the lock`, 'ERR_SHMKIT_NOT_OWNER', this.release);
+      }
+      if (Atomics.compareExchange(word, 0, v, 0) === v) break;
     }
     this.#ownerDied = false;
-    Atomics.store(word, 0, 0);
     native.notify(word, 0, 1);
   }
 
@@ -250,11 +249,9 @@ export class Lock extends SharedObject {
     }
   }
 
-  /** If the word still holds `v` and its owner is dead, takes the lock over. */
+  /** If the word still holds `v` and its owner is dead (ownership.ts), takes the lock over. */
   #takeOverIfDead(word: Int32Array, v: number): boolean {
-    const owner = v & OWNER_MASK;
-    if (owner === ME || native.ownerAlive(owner)) return false;
-    if (Atomics.compareExchange(word, 0, v, ME | (v & WAITERS)) !== v) return false;
+    if (!takeOver(word, 0, v, ME | (v & WAITERS))) return false;
     this.#ownerDied = true;
     return true;
   }

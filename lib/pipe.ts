@@ -16,8 +16,8 @@
 // with nothing left to read, is the end of the stream (`ERR_SHMKIT_PIPE_CLOSED`, Python's
 // EOFError), never a hang. Sending to an end that is gone is the same error (BrokenPipe).
 import { outOfRange, shmkitError, type CodedError } from './errors.js';
-import { LIVENESS_MS, ME, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
-import { native } from './native.js';
+import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { LIVENESS_MS, ME, ownerAlive, ownerDead } from './ownership.js';
 import { initRing, MAX_RING_BYTES, Queue, ringBytes, type QueueMessage } from './queue.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
@@ -106,7 +106,7 @@ export class Pipe extends SharedObject {
       }
       for (;;) {
         const holder = Atomics.load(control, OPENER);
-        if (holder !== 0 && native.ownerAlive(holder)) {
+        if (ownerAlive(holder)) {
           throw shmkitError(`The other end of pipe '${name}' is already open`, 'ERR_SHMKIT_PIPE_BUSY', Pipe.open);
         }
         if (Atomics.compareExchange(control, OPENER, holder, ME) === holder) break;
@@ -249,7 +249,7 @@ export class Pipe extends SharedObject {
   /** Whether the other end's thread no longer exists (a look at the OS: only after a quiet spell). */
   #peerDead(): boolean {
     const peer = Atomics.load(this.words!, this.#creator ? OPENER : CREATOR);
-    return peer !== 0 && peer !== ME && !native.ownerAlive(peer);
+    return ownerDead(peer);
   }
 
   /** The other end died: whatever it sent before is still delivered, then the end. */

@@ -2,12 +2,19 @@
 // unrelated processes. Messages are bytes, strings or structured-clone values.
 //
 // It is Dmitry Vyukov's bounded MPMC ring, changed so that it survives a process that
-// dies in the middle of a put or a get: a slot is claimed by a compare-and-swap on the
-// slot's own sequence word (not by advancing the shared position), and the claimer then
-// writes its owner id (lock.ts) beside it. Whoever finds a slot claimed by a dead owner
-// releases it: an unpublished message becomes a tombstone that consumers skip, an
-// unfinished read frees the slot. At most the message the dead process had in flight is
-// lost; every other message is delivered exactly once, in each producer's order.
+// dies in the middle of a put or a get: a slot is claimed by one 64-bit compare-and-swap
+// of the slot's claim word, which holds the slot's sequence and the claimant's owner id
+// (ownership.ts) together, so no claim is ever anonymous. Whoever has waited a quiet
+// spell and finds a slot claimed by an owner the kernel says is dead takes the claim over
+// by compare-and-swap and ends it: an unpublished message becomes a tombstone that
+// consumers skip, an unfinished read frees the slot. A claimant ends its own claim by a
+// compare-and-swap from the claimed value too; a failed one means it was taken over
+// (ERR_SHMKIT_TAKEN_OVER). A paused claimant (SIGSTOP, a debugger) is alive: nothing is
+// taken from it, and it carries on when it resumes. At most the message a dead process
+// had in flight is lost; every other is delivered exactly once, in each producer's order.
+// A put or get that throws between claim and publish (a detached buffer, a message that
+// fails to decode) still ends its claim: the put leaves a tombstone; the get copies the
+// bytes out, frees the slot, and only then decodes.
 //
 // Layout of the payload (after the 64-byte typed-segment header), little-endian int32s:
 //   0    head: the next position to read            (own 64-byte line)
@@ -20,12 +27,13 @@
 //   148  capacity (slots: a power of two)
 //   152  slot data size (the largest message, in bytes)
 //   156  codec (CODECS below)
-//   192  capacity slots of (16 + data size rounded up to 8) bytes:
-//          +0  sequence: 4p when free for the writer of position p, 4p + 1 while that
-//              writer writes, 4p + 2 when it holds p's message, 4p + 3 while a reader
-//              reads it, then 4(p + capacity): free for the next lap
-//          +4  the writer's owner id while it writes, else 0
-//          +8  the reader's owner id while it reads, else 0
+//   192  capacity slots of (16 + data size rounded up to 8) bytes, each 8-aligned:
+//          +0  claim word, 64 bits: sequence in the low 32, claimant's owner id in the
+//              high 32. Sequence 4p with no claimant: free for the writer of position p;
+//              4p + 1 with the writer's id: being written; 4p + 2, no claimant: holds
+//              p's message; 4p + 3 with the reader's id: being read; then 4(p + capacity),
+//              no claimant: free for the next lap
+//          +8  reserved, 0
 //          +12 message length (bits 0-29) and kind (bits 30-31: 0 bytes, 1 string,
 //              2 structured clone; -1 as a whole: a tombstone)
 //          +16 the message
@@ -34,7 +42,8 @@
 // differences.
 import { deserialize, serialize } from 'node:v8';
 import { invalidArgType, invalidArgValue, outOfRange, shmkitError, type CodedError } from './errors.js';
-import { LIVENESS_MS, ME, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { LIVENESS_MS, ME, ownerDead, takenOverError } from './ownership.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
@@ -55,10 +64,12 @@ export const DATA_SIZE = 38;
 const CODEC = 39;
 const SLOTS = 48; // in int32s: byte 192
 
-const SEQ = 0;
-const WRITER = 1;
-const READER = 2;
+const SEQ = 0; // the low half of the claim word (int32 index within a slot); the claimant is the high half
 const META = 3;
+/** The claim word (BigInt64Array element) for `seq` with claimant `owner`. */
+const claim = (seq: number, owner: bigint): bigint => owner | BigInt(seq >>> 0);
+const NOBODY = 0n;
+const MINE = BigInt(ME) << 32n;
 const TOMBSTONE = -1;
 const KIND_BYTES = 0;
 const KIND_STRING = 1;
@@ -102,6 +113,7 @@ export class Queue extends SharedObject {
   readonly maxMessageSize: number;
   readonly codec: QueueCodec;
   readonly #u8: Uint8Array;
+  readonly #claims: BigInt64Array; // the same memory, for the slots' 64-bit claim words
   readonly #stride: number; // int32s per slot
 
   /** @internal */
@@ -113,6 +125,7 @@ export class Queue extends SharedObject {
     this.maxMessageSize = w[DATA_SIZE]!;
     this.codec = CODECS[w[CODEC]!] ?? 'auto';
     this.#u8 = new Uint8Array(area);
+    this.#claims = new BigInt64Array(area, 0, area.byteLength >> 3);
     this.#stride = 4 + Math.ceil(this.maxMessageSize / 8) * 2;
   }
 
@@ -330,6 +343,9 @@ export class Queue extends SharedObject {
     const codec = this.codec;
     let kind: number;
     let bytes: Uint8Array | string;
+    if (ArrayBuffer.isView(message) && isDetached(message.buffer)) {
+      throw invalidArgValue('message', message, 'is a view of a detached ArrayBuffer', caller);
+    }
     if (message instanceof Uint8Array && codec !== 'string' && codec !== 'structured') {
       kind = KIND_BYTES;
       bytes = message;
@@ -382,25 +398,25 @@ export class Queue extends SharedObject {
         Atomics.compareExchange(w, TAIL, pos, (pos + 1) | 0);
         continue;
       }
-      if (Atomics.compareExchange(w, s + SEQ, free, free + 1) !== free) continue;
-      // Plain stores for the slot's fields: the sequence store that publishes them (and
-      // every compare-and-swap) is sequentially consistent, which orders them for readers.
-      w[s + WRITER] = ME;
+      const open = claim(free, NOBODY);
+      const writing = claim(free + 1, MINE);
+      if (Atomics.compareExchange(this.#claims, s >> 1, open, writing) !== open) continue;
       Atomics.compareExchange(w, TAIL, pos, (pos + 1) | 0);
       const at = (s + 4) * 4;
-      let length: number;
-      if (typeof bytes === 'string') {
-        length = encoder.encodeInto(bytes, this.#u8.subarray(at, at + this.maxMessageSize)).written;
-      } else {
-        this.#u8.set(bytes, at);
-        length = bytes.length;
-      }
-      w[s + META] = length | (kind << 30);
-      w[s + WRITER] = 0;
-      Atomics.store(w, s + SEQ, free + 2); // publish
-      if (Atomics.load(w, CONSUMERS_WAITING) > 0) {
-        Atomics.add(w, DATA_EVENTS, 1);
-        native.notify(w, DATA_EVENTS, 1);
+      let meta = TOMBSTONE;
+      try {
+        // Plain stores for the slot's fields: the compare-and-swap that publishes them
+        // is sequentially consistent, which orders them for readers.
+        const length = typeof bytes === 'string'
+          ? encoder.encodeInto(bytes, this.#u8.subarray(at, at + this.maxMessageSize)).written
+          : (this.#u8.set(bytes, at), bytes.length);
+        meta = length | (kind << 30);
+      } finally {
+        // Published even if the copy threw: as a tombstone, which readers skip.
+        w[s + META] = meta;
+        const published = Atomics.compareExchange(this.#claims, s >> 1, writing, claim(free + 2, NOBODY)) === writing;
+        if (published) this.#announce(w, CONSUMERS_WAITING, DATA_EVENTS);
+        else if (meta !== TOMBSTONE) throw takenOverError('Queue.put()', this.put); // eslint-disable-line no-unsafe-finally
       }
       return true;
     }
@@ -419,27 +435,41 @@ export class Queue extends SharedObject {
         Atomics.compareExchange(w, HEAD, pos, (pos + 1) | 0); // as in #put
         continue;
       }
-      if (Atomics.compareExchange(w, s + SEQ, full, full + 1) !== full) continue;
-      w[s + READER] = ME;
+      const held = claim(full, NOBODY);
+      const reading = claim(full + 1, MINE);
+      if (Atomics.compareExchange(this.#claims, s >> 1, held, reading) !== held) continue;
       Atomics.compareExchange(w, HEAD, pos, (pos + 1) | 0);
       const meta = w[s + META]!;
-      let message: QueueMessage | typeof NONE = NONE;
-      if (meta !== TOMBSTONE) {
-        const at = (s + 4) * 4;
-        const length = meta & LENGTH_MASK;
-        const kind = meta >>> 30;
-        message = kind === KIND_STRING ? decodeUtf8(this.#u8, at, at + length)
-          : kind === KIND_BYTES ? this.#u8.slice(at, at + length)
-          : deserialize(this.#u8.subarray(at, at + length));
+      let copy: string | Uint8Array | undefined;
+      let freed: boolean;
+      try {
+        // Only copying happens under the claim; a structured value is decoded after the
+        // slot is free, so that a decode that throws cannot leave the slot claimed.
+        if (meta !== TOMBSTONE) {
+          const at = (s + 4) * 4;
+          const end = at + (meta & LENGTH_MASK);
+          copy = meta >>> 30 === KIND_STRING ? decodeUtf8(this.#u8, at, end) : this.#u8.slice(at, end);
+        }
+      } finally {
+        freed = Atomics.compareExchange(this.#claims, s >> 1, reading, claim(((pos + this.capacity) | 0) << 2, NOBODY)) === reading;
+        if (freed) this.#announce(w, PRODUCERS_WAITING, ROOM_EVENTS);
       }
-      w[s + READER] = 0;
-      Atomics.store(w, s + SEQ, ((pos + this.capacity) | 0) << 2); // free for the writer one lap on
-      if (Atomics.load(w, PRODUCERS_WAITING) > 0) {
-        Atomics.add(w, ROOM_EVENTS, 1);
-        native.notify(w, ROOM_EVENTS, 1);
+      if (!freed) throw takenOverError('Queue.get()', this.get); // what was copied may be torn
+      if (copy === undefined) continue; // a tombstone: skip it and look at the next position
+      if (meta >>> 30 !== KIND_STRUCTURED) return copy;
+      try {
+        return deserialize(copy as Uint8Array);
+      } catch (error) {
+        throw Object.assign(shmkitError(`Queue.get(): a message could not be decoded (${(error as Error).message}); it was taken off the queue and its bytes are error.bytes`, 'ERR_SHMKIT_DECODE', this.get), { bytes: copy, cause: error });
       }
-      if (message !== NONE) return message;
-      // A tombstone: skip it and look at the next position.
+    }
+  }
+
+  /** After a publish (a release): bumps the event word and wakes one sleeper if any may sleep. */
+  #announce(w: Int32Array, waiting: number, events: number): void {
+    if (Atomics.load(w, waiting) > 0) {
+      Atomics.add(w, events, 1);
+      native.notify(w, events, 1);
     }
   }
 
@@ -466,17 +496,20 @@ export class Queue extends SharedObject {
   }
 
   /**
-   * After a quiet spell with no data: if the head slot is claimed by a writer that has
-   * died, turn it into a tombstone so that readers move past it.
+   * After a quiet spell with no data: if the head slot is being written by an owner the
+   * kernel says is dead, take the claim over and publish a tombstone, so that readers
+   * move past it.
    */
   #buryDeadWriter(w: Int32Array): void {
     const pos = Atomics.load(w, HEAD);
     const s = this.#slot(pos);
     const writing = (pos << 2) + 1;
-    if (Atomics.load(w, s + SEQ) !== writing || !this.#abandoned(w, s + WRITER, pos)) return;
+    const seen = Atomics.load(this.#claims, s >> 1);
+    if (Number(seen & 0xffffffffn) !== writing >>> 0 || !ownerDead(Number(seen >> 32n))) return;
+    const mine = claim(writing, MINE);
+    if (Atomics.compareExchange(this.#claims, s >> 1, seen, mine) !== seen) return;
     Atomics.store(w, s + META, TOMBSTONE);
-    if (Atomics.compareExchange(w, s + SEQ, writing, writing + 1) !== writing) return;
-    Atomics.store(w, s + WRITER, 0);
+    Atomics.compareExchange(this.#claims, s >> 1, mine, claim(writing + 1, NOBODY));
     Atomics.compareExchange(w, TAIL, pos, (pos + 1) | 0);
     Atomics.add(w, DATA_EVENTS, 1);
     native.notify(w, DATA_EVENTS, Infinity);
@@ -484,35 +517,20 @@ export class Queue extends SharedObject {
 
   /**
    * After a quiet spell with no room: if the tail slot is still being read, one lap
-   * behind, by a reader that has died, free it.
+   * behind, by an owner the kernel says is dead, free it.
    */
   #freeDeadReader(w: Int32Array): void {
     const pos = Atomics.load(w, TAIL);
     const s = this.#slot(pos);
     const behind = (pos - this.capacity) | 0;
     const reading = (behind << 2) + 3;
-    if (Atomics.load(w, s + SEQ) !== reading || !this.#abandoned(w, s + READER, behind)) return;
-    if (Atomics.compareExchange(w, s + SEQ, reading, pos << 2) !== reading) return;
-    Atomics.store(w, s + READER, 0);
+    const seen = Atomics.load(this.#claims, s >> 1);
+    if (Number(seen & 0xffffffffn) !== reading >>> 0 || !ownerDead(Number(seen >> 32n))) return;
+    if (Atomics.compareExchange(this.#claims, s >> 1, seen, claim(pos << 2, NOBODY)) !== seen) return;
     Atomics.compareExchange(w, HEAD, behind, (behind + 1) | 0);
     Atomics.add(w, ROOM_EVENTS, 1);
     native.notify(w, ROOM_EVENTS, Infinity);
   }
-
-  /**
-   * Whether the claim on a slot (at position `pos`) was abandoned: its owner is dead, or
-   * no owner id appeared beside the claim for two quiet spells in a row (the claimer died
-   * between its compare-and-swap and writing its id, a window of a few instructions).
-   */
-  #abandoned(w: Int32Array, ownerIndex: number, pos: number): boolean {
-    const owner = Atomics.load(w, ownerIndex);
-    if (owner !== 0) return owner !== ME && !native.ownerAlive(owner);
-    const seen = this.#anonymous === ownerIndex * 2 ** 21 + (pos & 0xfffff);
-    this.#anonymous = ownerIndex * 2 ** 21 + (pos & 0xfffff);
-    return seen;
-  }
-
-  #anonymous = -1;
 }
 
 /** Bytes of a ring of `capacity` slots (a power of two) for messages of up to `size` bytes. */
@@ -531,5 +549,18 @@ export function initRing(area: ArrayBuffer, byteOffset: number, capacity: number
 }
 
 const NONE = Symbol('none');
+
+/** Whether a buffer was detached (transferred): `detached` where the runtime has it (Node 22+), else a probe. */
+function isDetached(buffer: ArrayBufferLike): boolean {
+  const known = (buffer as { detached?: boolean }).detached;
+  if (typeof known === 'boolean') return known;
+  if (buffer.byteLength !== 0 || !(buffer instanceof ArrayBuffer)) return false;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
 const sizeGetter = Object.getOwnPropertyDescriptor(Queue.prototype, 'size')!.get!;
 const endedGetter = Object.getOwnPropertyDescriptor(Queue.prototype, 'ended')!.get!;
