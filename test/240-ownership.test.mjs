@@ -145,7 +145,7 @@ describe('ownership across namespaces and hidden /proc', { skip: why, concurrenc
           p.recv(); // the peer is there
           p.send('go');
           const t0 = performance.now();
-          const early = p.poll({ timeout: 2000 });
+          const early = p.poll({ timeout: 1500 }); // the peer answers only after 2 s
           let got, told = false;
           try { got = p.poll({ timeout: 5000 }) && p.recv(); } catch (e) { told = e.code === 'ERR_SHMKIT_PIPE_CLOSED'; }
           p.close(); SM.unlink(args.name);
@@ -220,4 +220,23 @@ test('a dead owner whose TID a new process gets (ns_last_pid) is still taken ove
   assert.equal(report.got, true, `taken over: ${r.stdout}`);
   assert.equal(report.told, true);
   assert.ok(report.ms < 1000, r.stdout);
+});
+
+test('Barrier: the tripping party SIGKILLed in its action breaks the barrier for the others within about 1 s', { skip: isWindows && 'POSIX signals' }, async (t) => {
+  const barrier = Barrier.create({ name: uniqueName(t), parties: 2 });
+  t.after(() => barrier.close());
+  const waiting = barrier.waitAsync({ timeout: 20_000 });
+  const outcome = waiting.then(() => 'passed', (e) => e.code);
+  let diedAt = 0;
+  const r = await runNode(`${PRELUDE}
+    const b = Barrier.open(args.name, { action: () => process.kill(process.pid, 'SIGKILL') });
+    until(() => b.nWaiting >= 1);
+    b.wait();`, { args: { name: barrier.name } }).then((x) => ((diedAt = performance.now()), x));
+  assert.equal(r.signal, 'SIGKILL', r.stderr);
+  assert.equal(await outcome, 'ERR_SHMKIT_BROKEN_BARRIER');
+  const ms = performance.now() - diedAt;
+  assert.ok(ms < 1000, `broken ${ms} ms after the kill`);
+  assert.equal(barrier.broken, true);
+  barrier.reset();
+  assert.equal(barrier.broken, false, 'and reset() makes it usable again');
 });
