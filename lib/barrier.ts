@@ -55,18 +55,22 @@ function brokenError(caller: Function): CodedError {
 
 /** A barrier shared by every process that opens it. */
 export class Barrier extends SharedObject {
-  /** How many parties must arrive. */
-  readonly parties: number;
+  readonly #parties: number;
   readonly #lock: Lock;
   readonly #action: (() => void) | undefined;
   readonly #timeout: number;
+
+  /** How many parties must arrive. */
+  get parties(): number {
+    return this.#parties;
+  }
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, area: ArrayBuffer, local: BarrierLocalOptions, caller: Function) {
     if (token !== construct) throw new TypeError('Barrier cannot be constructed directly: use Barrier.create(), Barrier.open() or Barrier.at()');
     const words = new Int32Array(area);
     super(shm, owns, words);
-    this.parties = words[PARTIES]!;
+    this.#parties = words[PARTIES]!;
     this.#lock = Lock.within(shm, new Int32Array(area, 0, 2));
     if (local.action !== undefined && typeof local.action !== 'function') throw invalidArgType('options.action', 'of type function', local.action, caller);
     this.#action = local.action;

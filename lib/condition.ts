@@ -32,15 +32,19 @@ const construct = Symbol('Condition.construct');
 /** A condition variable shared by every process that opens it. */
 export class Condition extends SharedObject {
   static readonly byteLength = 16;
+  readonly #lock: Lock;
+
   /** The condition's lock; acquire/release it directly or through the condition. */
-  readonly lock: Lock;
+  get lock(): Lock {
+    return this.#lock;
+  }
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, area: ArrayBuffer, recursive: boolean) {
     if (token !== construct) throw new TypeError('Condition cannot be constructed directly: use Condition.create(), Condition.open() or Condition.at()');
     super(shm, owns, new Int32Array(area, 0, 4));
     const lockWords = new Int32Array(area, 0, 2);
-    this.lock = recursive ? RLock.within(shm, lockWords) : Lock.within(shm, lockWords);
+    this.#lock = recursive ? RLock.within(shm, lockWords) : Lock.within(shm, lockWords);
   }
 
   /** Creates a named Condition. `EEXIST` if the name is taken. */

@@ -25,14 +25,18 @@ const MAX_VALUE = 2 ** 31 - 1; // SEM_VALUE_MAX on Linux
 
 /** A POSIX named semaphore. */
 export class NamedSemaphore implements Disposable {
-  /** The name, without the leading slash. */
-  readonly name: string;
+  readonly #name: string;
   #sem: NativeSemaphore | undefined;
+
+  /** The name, without the leading slash. */
+  get name(): string {
+    return this.#name;
+  }
 
   /** @internal */
   constructor(token: symbol, name: string, sem: NativeSemaphore) {
     if (token !== construct) throw new TypeError('NamedSemaphore cannot be constructed directly: use create() or open()');
-    this.name = name;
+    this.#name = name;
     this.#sem = sem;
   }
 

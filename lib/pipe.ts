@@ -49,11 +49,15 @@ const gone = (caller: Function): CodedError =>
 
 /** One end of a named pipe. */
 export class Pipe extends SharedObject {
-  /** Whether both ends send and receive. */
-  readonly duplex: boolean;
+  readonly #duplex: boolean;
   readonly #creator: boolean;
   readonly #in: Queue | undefined;
   readonly #out: Queue | undefined;
+
+  /** Whether both ends send and receive. */
+  get duplex(): boolean {
+    return this.#duplex;
+  }
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, creator: boolean) {
@@ -61,7 +65,7 @@ export class Pipe extends SharedObject {
     const control = new Int32Array(shm.view(64, CONTROL));
     super(shm, true, control);
     this.#creator = creator;
-    this.duplex = control[DUPLEX] === 1;
+    this.#duplex = control[DUPLEX] === 1;
     const ring = control[RING]!;
     const toCreator = Queue.within(shm, shm.view(64 + CONTROL, ring));
     const toOpener = this.duplex ? Queue.within(shm, shm.view(64 + CONTROL + ring, ring)) : undefined;

@@ -107,23 +107,36 @@ function endedError(caller: Function): CodedError {
 
 /** A message queue shared by every process that opens it. */
 export class Queue extends SharedObject {
-  /** How many messages it holds at most. */
-  readonly capacity: number;
-  /** The largest message in bytes. */
-  readonly maxMessageSize: number;
-  readonly codec: QueueCodec;
+  readonly #capacity: number;
+  readonly #maxMessageSize: number;
+  readonly #codec: QueueCodec;
   readonly #u8: Uint8Array;
   readonly #claims: BigInt64Array; // the same memory, for the slots' 64-bit claim words
   readonly #stride: number; // int32s per slot
+
+  /** How many messages it holds at most. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** The largest message in bytes. */
+  get maxMessageSize(): number {
+    return this.#maxMessageSize;
+  }
+
+  /** Which messages it carries (see {@link QueueCodec}). */
+  get codec(): QueueCodec {
+    return this.#codec;
+  }
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, area: ArrayBuffer, owns = true) {
     if (token !== construct) throw new TypeError('Queue cannot be constructed directly: use Queue.create() or Queue.open()');
     const w = new Int32Array(area, 0, area.byteLength >> 2);
     super(shm, owns, w);
-    this.capacity = w[CAPACITY]!;
-    this.maxMessageSize = w[DATA_SIZE]!;
-    this.codec = CODECS[w[CODEC]!] ?? 'auto';
+    this.#capacity = w[CAPACITY]!;
+    this.#maxMessageSize = w[DATA_SIZE]!;
+    this.#codec = CODECS[w[CODEC]!] ?? 'auto';
     this.#u8 = new Uint8Array(area);
     this.#claims = new BigInt64Array(area, 0, area.byteLength >> 3);
     this.#stride = 4 + Math.ceil(this.maxMessageSize / 8) * 2;

@@ -101,10 +101,8 @@ function slotFor(byteLength: number): number {
  * shared memory, readable and writable by CPython's `ShareableList` of the same name.
  */
 export class ShareableList implements Disposable, Iterable<ShareableValue> {
-  /** The SharedMemory holding the list. */
-  readonly shm: SharedMemory;
-  /** The number of items (fixed). */
-  readonly length: number;
+  readonly #shm: SharedMemory;
+  readonly #length: number;
   readonly #policy: TrailingNulPolicy;
   readonly #u8: Uint8Array;
   readonly #u32: Uint32Array;
@@ -119,11 +117,21 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   readonly #stringFormatHi: Uint32Array;
   #closed = false;
 
+  /** The SharedMemory holding the list. */
+  get shm(): SharedMemory {
+    return this.#shm;
+  }
+
+  /** The number of items (fixed). */
+  get length(): number {
+    return this.#length;
+  }
+
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, length: number, offsets: number[], policy: TrailingNulPolicy) {
     if (token !== construct) throw new TypeError('ShareableList cannot be constructed directly: use ShareableList.create() or ShareableList.open()');
-    this.shm = shm;
-    this.length = length;
+    this.#shm = shm;
+    this.#length = length;
     this.#policy = policy;
     const buffer = shm.buffer;
     this.#u8 = new Uint8Array(buffer);

@@ -47,21 +47,33 @@ function maxLength(t: TypeInfo): number {
 
 /** A typed array that every process opening it by name shares. */
 export class SharedArray<A extends AnyTypedArray = AnyTypedArray> extends SharedObject {
-  /** The canonical element type. */
-  readonly type: ValueType;
-  /** The number of elements. */
-  readonly length: number;
-  /** A lock to guard updates that span several elements (Python's `get_lock()`). */
-  readonly lock: Lock;
+  readonly #type: ValueType;
+  readonly #length: number;
+  readonly #lock: Lock;
   readonly #array: A;
+
+  /** The canonical element type. */
+  get type(): ValueType {
+    return this.#type;
+  }
+
+  /** The number of elements. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** A lock to guard updates that span several elements (Python's `get_lock()`). */
+  get lock(): Lock {
+    return this.#lock;
+  }
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, area: ArrayBuffer, t: TypeInfo, length: number) {
     if (token !== construct) throw new TypeError('SharedArray cannot be constructed directly: use SharedArray.create(), SharedArray.open() or SharedArray.at()');
     super(shm, owns);
-    this.type = t.name;
-    this.length = length;
-    this.lock = Lock.within(shm, new Int32Array(area, 0, 2));
+    this.#type = t.name;
+    this.#length = length;
+    this.#lock = Lock.within(shm, new Int32Array(area, 0, 2));
     this.#array = new t.Array(area, ELEMENTS_BYTE, length) as A;
   }
 

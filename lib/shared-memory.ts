@@ -48,24 +48,36 @@ const construct = Symbol('SharedMemory.construct');
  * ```
  */
 export class SharedMemory implements Disposable {
-  /** The name, without the leading slash. */
-  readonly name: string;
-  /** Size in bytes, as the OS reports it. */
-  readonly size: number;
-  /** Whether this object was attached read-only. */
-  readonly readOnly: boolean;
+  readonly #name: string;
+  readonly #size: number;
+  readonly #readOnly: boolean;
   #segment: NativeSegment | undefined;
   #buffer: ArrayBuffer | undefined;
+
+  /** The name, without the leading slash. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Size in bytes, as the OS reports it. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Whether this object was attached read-only. */
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
 
   /** @internal Use {@link SharedMemory.create} or {@link SharedMemory.open}. */
   constructor(token: symbol, name: string, segment: NativeSegment) {
     if (token !== construct) {
       throw new TypeError('SharedMemory cannot be constructed directly: use SharedMemory.create() or SharedMemory.open()');
     }
-    this.name = name;
+    this.#name = name;
     this.#segment = segment;
-    this.size = segment.size;
-    this.readOnly = segment.readOnly;
+    this.#size = segment.size;
+    this.#readOnly = segment.readOnly;
   }
 
   /**

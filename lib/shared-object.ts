@@ -5,22 +5,30 @@ import { closedError } from './errors.js';
 import { SharedMemory } from './shared-memory.js';
 
 export abstract class SharedObject implements Disposable {
-  /** The name of the segment the object lives in. */
-  readonly name: string;
+  readonly #name: string;
   readonly #shm: SharedMemory;
   readonly #owns: boolean;
   #closed = false;
+  #words: Int32Array | undefined;
+
   /**
    * The object's int32 words in shared memory while it is open; undefined once closed.
-   * A plain field, so that fast paths can test it without a call.
+   * A getter over a private field (V8 inlines it), so that nobody outside can replace it.
    */
-  protected words: Int32Array | undefined;
+  protected get words(): Int32Array | undefined {
+    return this.#words;
+  }
+
+  /** The name of the segment the object lives in. */
+  get name(): string {
+    return this.#name;
+  }
 
   protected constructor(shm: SharedMemory, owns: boolean, words?: Int32Array) {
-    this.name = shm.name;
+    this.#name = shm.name;
     this.#shm = shm;
     this.#owns = owns;
-    this.words = words;
+    this.#words = words;
   }
 
   /** Removes a named object (its segment). Others that have it open keep using it. */
@@ -40,7 +48,7 @@ export abstract class SharedObject implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.words = undefined;
+    this.#words = undefined;
     if (this.#owns) this.#shm.close();
   }
 

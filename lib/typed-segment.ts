@@ -14,7 +14,7 @@
 //
 // Every payload is valid when all zeros except for what its creator writes before the
 // magic, so `open` racing `create` waits for the magic and then sees a whole object.
-import { invalidArgType, kindError, outOfRange } from './errors.js';
+import { invalidArgType, kindError, outOfRange, shmkitError } from './errors.js';
 import { SharedMemory } from './shared-memory.js';
 
 export const MAGIC = 0x4b4d4853;
@@ -153,9 +153,16 @@ export function openTyped(name: string, kind: KindName, caller: Function): { shm
   }
 }
 
-/** Checks `X.at(shm, byteOffset)` arguments: a live SharedMemory and an 8-aligned range in it. */
+/**
+ * Checks `X.at(shm, byteOffset)` arguments: a writable SharedMemory and an 8-aligned range
+ * in it. A read-only attach is refused: its stores land in private copy-on-write pages, so
+ * a lock taken there would exclude nobody and a counter would count for nobody.
+ */
 export function validatePlacement(shm: unknown, byteOffset: unknown, byteLength: number, caller: Function): asserts shm is SharedMemory {
   if (!(shm instanceof SharedMemory)) throw invalidArgType('sharedMemory', 'an instance of SharedMemory', shm, caller);
+  if (shm.readOnly) {
+    throw shmkitError(`'${shm.name}' is attached read-only: objects placed in it could not change it (open it read-write to place objects)`, 'ERR_SHMKIT_READ_ONLY', caller, TypeError);
+  }
   if (typeof byteOffset !== 'number') throw invalidArgType('byteOffset', 'of type number', byteOffset, caller);
   if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 8 !== 0 || byteOffset + byteLength > shm.size) {
     throw outOfRange('byteOffset', `a multiple of 8 from 0 to ${shm.size - byteLength}`, byteOffset, caller);

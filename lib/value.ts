@@ -58,10 +58,8 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
   /** Bytes a Value occupies when placed with {@link Value.at} (any type). */
   static readonly byteLength = 16;
 
-  /** The canonical type name (a typecode given at creation is resolved). */
-  readonly type: ValueType;
-  /** The Value's own Lock, as Python's `get_lock()`: for updates that span several operations. */
-  readonly lock: Lock;
+  readonly #type: ValueType;
+  readonly #lock: Lock;
   readonly #t: TypeInfo;
   /** The value slot as its own type (floats: as the integer of their bits). */
   readonly #slot: Slot;
@@ -72,13 +70,23 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
   readonly #max: number;
   readonly #scratch: Int32Array | BigInt64Array | undefined;
 
+  /** The canonical type name (a typecode given at creation is resolved). */
+  get type(): ValueType {
+    return this.#type;
+  }
+
+  /** The Value's own Lock, as Python's `get_lock()`: for updates that span several operations. */
+  get lock(): Lock {
+    return this.#lock;
+  }
+
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, area: ArrayBuffer, t: TypeInfo) {
     if (token !== construct) throw new TypeError('Value cannot be constructed directly: use Value.create(), Value.open() or Value.at()');
     super(shm, owns);
-    this.type = t.name;
+    this.#type = t.name;
     this.#t = t;
-    this.lock = Lock.within(shm, new Int32Array(area, LOCK_BYTE, 2));
+    this.#lock = Lock.within(shm, new Int32Array(area, LOCK_BYTE, 2));
     if (t.family === 'float') {
       // Atomics has no float arrays: move the bits through an integer slot of equal size.
       const scratch = new ArrayBuffer(8);

@@ -2,7 +2,7 @@
 // object visible to a racing open; and SharedArray.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Lock, SharedArray, SharedMemory, Value } from 'shmkit';
+import { Barrier, Condition, Event, Lock, Pipe, Queue, RLock, Semaphore, ShareableList, SharedArray, SharedMemory, Value } from 'shmkit';
 import { CHILD, assertOk, isWindows, runNode, uniqueName } from './helpers.mjs';
 
 const code = (c) => (e) => {
@@ -124,4 +124,50 @@ test('SharedArray: create by length or from, open, at, byteLength, and bad input
   const arr = a.array;
   a.close();
   assert.equal(arr.length, 0, 'closing detaches the typed array');
+});
+
+test('X.at() of a read-only attach is ERR_SHMKIT_READ_ONLY, for every kind that can be placed', (t) => {
+  const shm = SharedMemory.create({ name: uniqueName(t), size: 4096 });
+  t.after(() => shm.close());
+  const ro = SharedMemory.open(shm.name, { readOnly: true });
+  t.after(() => ro.close());
+  const placements = {
+    Lock: () => Lock.at(ro, 0), RLock: () => RLock.at(ro, 0), Value: () => Value.at(ro, 0, { type: 'int32' }),
+    SharedArray: () => SharedArray.at(ro, 0, { type: 'int32', length: 4 }), Semaphore: () => Semaphore.at(ro, 0),
+    Event: () => Event.at(ro, 0), Condition: () => Condition.at(ro, 0), Barrier: () => Barrier.at(ro, 0, { parties: 2 }),
+  };
+  for (const [kind, place] of Object.entries(placements)) {
+    assert.throws(place, code('ERR_SHMKIT_READ_ONLY'), kind);
+  }
+  // The same placements in the writable attach work, and are seen through the read-only one.
+  const lock = Lock.at(shm, 0);
+  lock.acquire();
+  assert.notEqual(new Int32Array(ro.buffer, 0, 1)[0], 0, 'the lock word reached the segment');
+  lock.release();
+});
+
+test('members the types call readonly cannot be changed at run time', (t) => {
+  const objects = [
+    SharedMemory.create({ name: uniqueName(t), size: 64 }), Value.create({ name: uniqueName(t), type: 'int32' }),
+    SharedArray.create({ name: uniqueName(t), type: 'int32', length: 2 }), Queue.create({ name: uniqueName(t), capacity: 2 }),
+    Barrier.create({ name: uniqueName(t), parties: 2 }), Condition.create({ name: uniqueName(t) }), Pipe.create({ name: uniqueName(t) }),
+    Lock.create({ name: uniqueName(t) }), ShareableList.create({ name: uniqueName(t), items: [1, 'a'] }),
+  ];
+  t.after(() => objects.forEach((o) => o.close()));
+  const members = ['name', 'size', 'readOnly', 'length', 'capacity', 'maxMessageSize', 'codec', 'type', 'lock', 'parties', 'duplex', 'shm', 'words'];
+  for (const o of objects) {
+    for (const m of members) {
+      if (!(m in o)) continue;
+      const before = o[m];
+      assert.throws(() => { o[m] = 'other'; }, TypeError, `${o.constructor.name}.${m} is not writable`);
+      assert.equal(o[m], before);
+    }
+  }
+  // What the defect was: unlink() after `name` was changed unlinked another object.
+  const [shm] = objects;
+  assert.throws(() => { shm.name = 'victim'; }, TypeError);
+  assert.equal(SharedMemory.exists(shm.name), true);
+  const list = objects.at(-1);
+  assert.throws(() => { list.length = 5; }, TypeError);
+  assert.deepEqual([...list], [1, 'a']);
 });
