@@ -5,7 +5,7 @@
 import { closedError, fromNative } from './errors.js';
 import { forget, semaphoreKey } from './exit-cleanup.js';
 import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
-import { canonicalName, osName, randomName } from './names.js';
+import { canonicalName, identityOf, osName, randomName } from './names.js';
 import { native, type NativeSemaphore } from './native.js';
 import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
 import { startNative } from './wait.js';
@@ -27,6 +27,7 @@ const MAX_VALUE = 2 ** 31 - 1; // SEM_VALUE_MAX on Linux
 export class NamedSemaphore implements Disposable {
   readonly #name: string;
   #sem: NativeSemaphore | undefined;
+  readonly #identity: string;
 
   /** The name, without the leading slash. */
   get name(): string {
@@ -38,6 +39,12 @@ export class NamedSemaphore implements Disposable {
     if (token !== construct) throw new TypeError('NamedSemaphore cannot be constructed directly: use create() or open()');
     this.#name = name;
     this.#sem = sem;
+    this.#identity = identityOf(name, true) ?? '';
+  }
+
+  /** @internal Which file the semaphore is ('' where unknown): names.ts stillNames. */
+  get identity(): string {
+    return this.#identity;
   }
 
   /** Creates a new semaphore (`EEXIST` if the name is taken). */

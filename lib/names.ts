@@ -2,6 +2,7 @@
 // SharedMemory("jobs") opens too. A leading slash is accepted and ignored; every other
 // rule is checked here, before any system call, and again in the addon.
 import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import { invalidArgType, invalidArgValue } from './errors.js';
 import { native } from './native.js';
 
@@ -39,4 +40,28 @@ export function osName(name: string): string {
  */
 export function randomName(): string {
   return `shmkit_${randomBytes(8).toString('hex')}`;
+}
+
+/**
+ * Which file `name` names now ("device:inode"): '' where the platform cannot tell
+ * (Windows, where a name cannot outlive its holders anyway), undefined if nothing has the
+ * name. A semaphore's is its file's (Linux keeps `sem.NAME` beside the segments).
+ */
+export function identityOf(name: string, semaphore = false): string | undefined {
+  if (semaphore && process.platform !== 'linux') return '';
+  try {
+    return native.identity(semaphore ? `sem.${name}` : name);
+  } catch (error) {
+    return (error as { errno?: number }).errno === osConstants.errno.ENOENT ? undefined : '';
+  }
+}
+
+/**
+ * Whether `name` still names the object made with identity `identity` (so that removing
+ * the name removes that object and not a successor someone made after unlinking it).
+ * Where identities are unknown (''), only the name can be gone.
+ */
+export function stillNames(name: string, identity: string, semaphore = false): boolean {
+  const now = identityOf(name, semaphore);
+  return now !== undefined && (identity === '' || now === '' || now === identity);
 }

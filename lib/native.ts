@@ -8,6 +8,8 @@ const nodeGypBuild = require('node-gyp-build') as (root: string) => unknown;
 export interface NativeSegment {
   readonly size: number;
   readonly readOnly: boolean;
+  /** "device:inode" of the segment's file ('' where the platform has none). */
+  readonly identity: string;
   /** An external ArrayBuffer over [byteOffset, byteOffset + byteLength), detached by close(). */
   view(byteOffset: number, byteLength: number): ArrayBuffer;
   read(byteOffset: number, byteLength: number): Buffer;
@@ -36,6 +38,15 @@ export interface Native {
   open(name: string, readOnly: boolean): NativeSegment;
   unlink(name: string): void;
   exists(name: string): boolean;
+  /** "device:inode" of what the name names now ('' where unknown); throws ENOENT if nothing. */
+  identity(name: string): string;
+  /**
+   * Linux: takes the segment's usage lock exclusively, so it can be judged and removed
+   * while nobody can start using it; null if some process has it mapped (in use).
+   * Elsewhere it throws ENOTSUP. Let go with unlockUnused(handle).
+   */
+  lockUnused(name: string): { handle: number; size: number; identity: string; head: Buffer } | null;
+  unlockUnused(handle: number): void;
   /** Longest segment name this platform takes, in UTF-8 bytes, leading slash not counted. */
   readonly maxNameBytes: number;
   /** False in builds for runtimes that forbid external ArrayBuffers (Electron). */

@@ -6,6 +6,7 @@
 import { invalidArgType, shmkitError } from './errors.js';
 import { forget, segmentKey, semaphoreKey, unlinkOnExit } from './exit-cleanup.js';
 import { NamedSemaphore } from './named-semaphore.js';
+import { stillNames } from './names.js';
 
 /** What a scope manages: any shmkit object (SharedMemory, Value, Queue, NamedSemaphore, …). */
 export interface ScopedObject {
@@ -18,6 +19,8 @@ interface Entry {
   object: ScopedObject;
   /** The exit-cleanup key of an owned object; undefined for one merely opened. */
   key: string | undefined;
+  /** Whether the name still names the object this scope made (owned objects only). */
+  mine: (() => boolean) | undefined;
 }
 
 /**
@@ -42,9 +45,14 @@ export class Scope implements Disposable {
   create<T extends ScopedObject, A extends unknown[]>(kind: { create(...args: A): T }, ...args: A): T {
     this.#check(kind, 'create', this.create);
     const object = kind.create(...args);
-    const key = object instanceof NamedSemaphore ? semaphoreKey(object.name) : segmentKey(object.name);
-    this.#entries.push({ object, key });
-    unlinkOnExit(key, () => object.unlink());
+    const semaphore = object instanceof NamedSemaphore;
+    const key = semaphore ? semaphoreKey(object.name) : segmentKey(object.name);
+    // Only the very object made here is ever removed: a name someone else unlinked and
+    // made again is theirs (names.ts stillNames).
+    const identity = (object as { identity?: string }).identity ?? '';
+    const mine = () => stillNames(object.name, identity, semaphore);
+    this.#entries.push({ object, key, mine });
+    unlinkOnExit(key, () => mine() && object.unlink());
     return object;
   }
 
@@ -52,7 +60,7 @@ export class Scope implements Disposable {
   open<T extends ScopedObject, A extends unknown[]>(kind: { open(...args: A): T }, ...args: A): T {
     this.#check(kind, 'open', this.open);
     const object = kind.open(...args);
-    this.#entries.push({ object, key: undefined });
+    this.#entries.push({ object, key: undefined, mine: undefined });
     return object;
   }
 
@@ -75,12 +83,12 @@ export class Scope implements Disposable {
     if (this.#disposed) return;
     this.#disposed = true;
     const errors: unknown[] = [];
-    for (const { object, key } of this.#entries.reverse()) {
+    for (const { object, key, mine } of this.#entries.reverse()) {
       try {
         object.close();
         if (key !== undefined) {
           forget(key);
-          object.unlink();
+          if (mine!()) object.unlink();
         }
       } catch (error) {
         if ((error as { code?: unknown }).code !== 'ENOENT') errors.push(error);

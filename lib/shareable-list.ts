@@ -123,6 +123,11 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   }
 
   /** The number of items (fixed). */
+  /** @internal Which file the list's segment is (SharedMemory.identity). */
+  get identity(): string {
+    return this.#shm.identity;
+  }
+
   get length(): number {
     return this.#length;
   }

@@ -5,7 +5,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { inspect } from 'node:util';
 import { closedError, fromNative, invalidArgType, outOfRange, type CodedError } from './errors.js';
 import { forget, segmentKey, unlinkOnExit } from './exit-cleanup.js';
-import { canonicalName, osName, randomName } from './names.js';
+import { canonicalName, osName, randomName, stillNames } from './names.js';
 import { native, type NativeSegment } from './native.js';
 import { validateBoolean, validateInteger, validateOptions } from './validate.js';
 
@@ -51,6 +51,7 @@ export class SharedMemory implements Disposable {
   readonly #name: string;
   readonly #size: number;
   readonly #readOnly: boolean;
+  readonly #identity: string;
   #segment: NativeSegment | undefined;
   #buffer: ArrayBuffer | undefined;
 
@@ -78,6 +79,7 @@ export class SharedMemory implements Disposable {
     this.#segment = segment;
     this.#size = segment.size;
     this.#readOnly = segment.readOnly;
+    this.#identity = segment.identity;
   }
 
   /**
@@ -105,7 +107,10 @@ export class SharedMemory implements Disposable {
         name = randomName();
       }
     }
-    if (exitUnlink) unlinkOnExit(segmentKey(name), () => native.unlink(name));
+    // At exit, only the very segment made here is removed: if someone unlinked it and
+    // made another of the same name, that one is theirs.
+    const identity = segment.identity;
+    if (exitUnlink) unlinkOnExit(segmentKey(name), () => stillNames(name, identity) && native.unlink(name));
     return new SharedMemory(construct, name, segment);
   }
 
@@ -229,6 +234,11 @@ export class SharedMemory implements Disposable {
       throw fromNative(error, osName(this.name), this.unlink);
     }
     forget(segmentKey(this.name));
+  }
+
+  /** @internal Which file this segment is ("device:inode"; '' where unknown): names.ts stillNames. */
+  get identity(): string {
+    return this.#identity;
   }
 
   /** Same as {@link close}, for `using shm = SharedMemory.open(…)`. */

@@ -60,6 +60,11 @@ export abstract class SharedObject implements Disposable {
     this.#shm.unlink();
   }
 
+  /** @internal Which file the object's segment is (SharedMemory.identity). */
+  get identity(): string {
+    return this.#shm.identity;
+  }
+
   [Symbol.dispose](): void {
     this.close();
   }

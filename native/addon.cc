@@ -95,6 +95,12 @@ bool ValidateInteger(Napi::Env env, const Napi::Value& value, const char* what, 
   return true;
 }
 
+// "device:inode", or "" where the platform knows no identity (Windows).
+std::string IdentityString(uint64_t dev, uint64_t ino) {
+  if (dev == 0 && ino == 0) return "";
+  return std::to_string(dev) + ":" + std::to_string(ino);
+}
+
 class Segment : public Napi::ObjectWrap<Segment> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -102,6 +108,7 @@ class Segment : public Napi::ObjectWrap<Segment> {
                        {
                            InstanceAccessor<&Segment::Size>("size"),
                            InstanceAccessor<&Segment::ReadOnly>("readOnly"),
+                           InstanceAccessor<&Segment::Identity>("identity"),
                            InstanceMethod<&Segment::View>("view"),
                            InstanceMethod<&Segment::Read>("read"),
                            InstanceMethod<&Segment::Write>("write"),
@@ -122,6 +129,7 @@ class Segment : public Napi::ObjectWrap<Segment> {
     *m = Mapping{};
     size_ = region_->mapping.size;
     readOnly_ = region_->mapping.readOnly;
+    identity_ = IdentityString(region_->mapping.dev, region_->mapping.ino);
   }
 
   // A Segment collected without close() simply drops its share of the Region: views
@@ -138,6 +146,10 @@ class Segment : public Napi::ObjectWrap<Segment> {
 
   Napi::Value ReadOnly(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), readOnly_);
+  }
+
+  Napi::Value Identity(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), identity_);
   }
 
   // Resolves (offset, length) arguments to a byte range inside the mapping, or throws.
@@ -266,6 +278,7 @@ class Segment : public Napi::ObjectWrap<Segment> {
   std::shared_ptr<Region> region_;
   uint64_t size_ = 0;
   bool readOnly_ = false;
+  std::string identity_;
 };
 
 // create(name, size, mode) -> Segment
@@ -329,6 +342,51 @@ Napi::Value Exists(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, exists);
 }
 
+// identity(name) -> "dev:ino" of what the name names now ("" if unknown); ENOENT if nothing.
+Napi::Value Identity(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name;
+  if (!ValidateName(env, info[0], MaxNameBytes(), &name)) return env.Undefined();
+  uint64_t dev = 0, ino = 0;
+  OsError err;
+  if (!SegmentIdentity(name, &dev, &ino, &err)) {
+    ThrowOsError(env, err, name);
+    return env.Undefined();
+  }
+  return Napi::String::New(env, IdentityString(dev, ino));
+}
+
+// lockUnused(name) -> null if some process uses the segment, else
+// { handle, size, identity, head } with the segment held unused until unlockUnused(handle).
+Napi::Value LockUnused(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name;
+  if (!ValidateName(env, info[0], MaxNameBytes(), &name)) return env.Undefined();
+  Unused u;
+  bool inUse = false;
+  OsError err;
+  if (!SegmentLockUnused(name, &inUse, &u, &err)) {
+    ThrowOsError(env, err, name);
+    return env.Undefined();
+  }
+  if (inUse) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("handle", Napi::Number::New(env, u.fd));
+  o.Set("size", Napi::Number::New(env, static_cast<double>(u.size)));
+  o.Set("identity", Napi::String::New(env, IdentityString(u.dev, u.ino)));
+  o.Set("head", Napi::Buffer<uint8_t>::Copy(env, u.head, u.headLength));
+  return o;
+}
+
+Napi::Value UnlockUnused(const Napi::CallbackInfo& info) {
+  if (info[0].IsNumber()) {
+    Unused u;
+    u.fd = info[0].As<Napi::Number>().Int32Value();
+    if (u.fd >= 0) SegmentUnlockUnused(&u);
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->segmentConstructor = Napi::Persistent(Segment::Define(env));
@@ -339,6 +397,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New<Open>(env, "open"));
   exports.Set("unlink", Napi::Function::New<Unlink>(env, "unlink"));
   exports.Set("exists", Napi::Function::New<Exists>(env, "exists"));
+  exports.Set("identity", Napi::Function::New<Identity>(env, "identity"));
+  exports.Set("lockUnused", Napi::Function::New<LockUnused>(env, "lockUnused"));
+  exports.Set("unlockUnused", Napi::Function::New<UnlockUnused>(env, "unlockUnused"));
   exports.Set("maxNameBytes", Napi::Number::New(env, static_cast<double>(MaxNameBytes())));
 #ifdef NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED
   exports.Set("externalBuffers", Napi::Boolean::New(env, false));

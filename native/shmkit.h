@@ -35,8 +35,21 @@ struct Mapping {
 #ifdef _WIN32
   // The section handle: on Windows a name lives only while some handle to it is open.
   void* handle = nullptr;
+#else
+  // Linux: the descriptor, kept open for as long as the segment is mapped, through which
+  // this process holds the segment's usage lock (a shared OFD lock on kUsageByte): the
+  // kernel's evidence, for `shmkit gc`, that the segment is in use. -1 elsewhere.
+  int usageFd = -1;
 #endif
+  // Which file the segment is (device and inode; 0 and 0 where the OS has no such thing),
+  // so that "is this name still the object I made?" can be asked later.
+  uint64_t dev = 0;
+  uint64_t ino = 0;
 };
+
+// The byte of a segment's file whose OFD lock says who uses it: far past any data
+// (locks are advisory and may lie beyond the end of a file).
+constexpr int64_t kUsageByte = int64_t{1} << 62;
 
 // Names reach this layer already validated by lib/ and by the glue (ValidateName in
 // addon.cc), without the POSIX leading slash: each platform forms its own OS name.
@@ -67,6 +80,27 @@ bool SegmentUnlink(const std::string& name, OsError* err);
 
 // Whether the name exists, including when this user may not open it.
 bool SegmentExists(const std::string& name, bool* exists, OsError* err);
+
+// The identity (as Mapping::dev/ino) of the segment the name names now. ENOENT if none.
+bool SegmentIdentity(const std::string& name, uint64_t* dev, uint64_t* ino, OsError* err);
+
+// A segment nobody uses, held so that nobody can start to while it is judged and removed.
+struct Unused {
+  int fd = -1;
+  uint64_t size = 0;
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  uint8_t head[64] = {};
+  size_t headLength = 0;  // bytes of head read (the segment's first bytes)
+};
+
+// Linux: takes the segment's usage lock exclusively, which succeeds only if no process
+// has it mapped through SegmentCreate/SegmentOpen (each holds it shared) — in any PID
+// namespace, whatever /proc shows. *inUse is set when another holds it. The lock is held
+// (creates and opens of that file wait a moment, then re-check that the name still
+// names it) until SegmentUnlockUnused. Elsewhere: ENOTSUP.
+bool SegmentLockUnused(const std::string& name, bool* inUse, Unused* out, OsError* err);
+void SegmentUnlockUnused(Unused* u);
 
 // The longest name, in bytes of UTF-8, that this platform accepts (leading slash not
 // counted).

@@ -93,3 +93,35 @@ test('a scope disposed before exit leaves nothing registered for exit', { skip: 
     Value.create({ name: args.name, type: 'int32', value: 5 });`, { args: { name } }));
   assert.equal(SharedMemory.exists(name), true);
 });
+
+test('unlinkOnExit and Scope never remove a successor: one that someone else made after unlinking the name', { skip: isWindows && 'Windows: names go with their process' }, async (t) => {
+  const [x, y, s] = [uniqueName(t), uniqueName(t), uniqueName(t)];
+  // A makes x (unlinkOnExit), y and the named semaphore s (in a Scope), then waits until
+  // all three have been replaced, and exits normally, which runs its exit cleanup.
+  const a = runNode(`${CHILD} import { Scope, NamedSemaphore } from 'shmkit';
+    SharedMemory.create({ name: args.x, size: 64, unlinkOnExit: true });
+    const scope = new Scope(); scope.create(Value, { name: args.y, type: 'int32' }); scope.create(NamedSemaphore, { name: args.s, value: 0 });
+    console.log('made');
+    const replaced = () => { try { return new Uint8Array(SharedMemory.open(args.x).buffer)[0] === 1 && Value.open(args.y).value === 7 && NamedSemaphore.open(args.s).value === 5; } catch { return false; } };
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; !replaced(); i++) { if (i > 10000) process.exit(3); Atomics.wait(nap, 0, 0, 1); }`, {
+    args: { x, y, s }, onStdout: (d) => { if (d.includes('made')) replace(); },
+  });
+  let successors;
+  const replace = () => {
+    SharedMemory.unlink(x);
+    SharedMemory.unlink(y);
+    NamedSemaphore.unlink(s);
+    const shm = SharedMemory.create({ name: x, size: 64 });
+    new Uint8Array(shm.buffer)[0] = 1;
+    successors = [shm, Value.create({ name: y, type: 'int32', value: 7 }), NamedSemaphore.create({ name: s, value: 5 })];
+  };
+  t.after(() => { successors?.forEach((o) => o.close()); try { NamedSemaphore.unlink(s); } catch {} });
+  assertOk(await a);
+  assert.equal(SharedMemory.exists(x), true, 'unlinkOnExit left the successor alone');
+  const v = Value.open(y);
+  const sem = NamedSemaphore.open(s);
+  t.after(() => { v.close(); sem.close(); });
+  assert.equal(v.value, 7, 'the Scope left the successor Value alone');
+  assert.equal(sem.value, 5, 'the Scope left the successor semaphore alone');
+});

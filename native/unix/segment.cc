@@ -2,12 +2,21 @@
 //
 // The OS name of segment `jobs` is "/jobs", the same object CPython's
 // multiprocessing.shared_memory.SharedMemory("jobs") opens, so both see one segment.
+//
+// Linux: every create and open keeps its descriptor while the segment is mapped and holds
+// a shared OFD lock on kUsageByte through it. `shmkit gc` removes a segment only while it
+// holds that lock exclusively, so "nobody uses it" is the kernel's word, in every PID
+// namespace. A create or open that finds the exclusive lock taken waits a moment for gc
+// to finish, and after locking checks that its file still has a name (st_nlink): if gc
+// removed it in between, it starts again (a create makes the name anew; an open then
+// finds it gone, ENOENT). macOS has no OFD locks: descriptors are closed once mapped.
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 #include <cstdint>
 #include <string>
@@ -30,6 +39,29 @@ void CloseFd(int fd) {
   // macOS; retrying could close a descriptor another thread just received.
   (void)close(fd);
 }
+
+#ifdef __linux__
+// Takes the usage lock shared. A collector holds it exclusively for microseconds, so a
+// refusal is retried for a while; past that (someone holds it for good: only a process
+// with write access to the segment can), the segment is used without it.
+void HoldUsage(int fd) {
+  struct flock fl = {};
+  fl.l_type = F_RDLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kUsageByte;
+  fl.l_len = 1;
+  for (int i = 0; i < 100; i++) {
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0 || (errno != EAGAIN && errno != EACCES && errno != EINTR)) return;
+    struct timespec ts = {0, 500 * 1000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+// After HoldUsage: false if the file lost its name meanwhile (a collector removed it).
+bool StillNamed(int fd, struct stat* st) {
+  return fstat(fd, st) == 0 && st->st_nlink > 0;
+}
+#endif
 
 int Ftruncate(int fd, off_t size) {
   int r;
@@ -80,32 +112,77 @@ bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mappin
     err->syscall = "ftruncate";
     return false;
   }
-  int fd = shm_open(osName.c_str(), O_RDWR | O_CREAT | O_EXCL, static_cast<mode_t>(mode));
-  if (fd == -1) return Fail(err, "shm_open");
-  bool ok = Ftruncate(fd, static_cast<off_t>(size)) == 0 ? Map(fd, size, false, out, err)
-                                                          : Fail(err, "ftruncate");
-  CloseFd(fd);  // the mapping keeps the segment; the descriptor is no longer needed
-  if (!ok) shm_unlink(osName.c_str());
-  return ok;
+  for (int attempt = 0;; attempt++) {
+    int fd = shm_open(osName.c_str(), O_RDWR | O_CREAT | O_EXCL, static_cast<mode_t>(mode));
+    if (fd == -1) return Fail(err, "shm_open");
+    struct stat st = {};
+#ifdef __linux__
+    HoldUsage(fd);
+    if (!StillNamed(fd, &st) && attempt < 100) {  // collected before we held it: make it again
+      CloseFd(fd);
+      continue;
+    }
+#else
+    fstat(fd, &st);
+#endif
+    bool ok = Ftruncate(fd, static_cast<off_t>(size)) == 0 ? Map(fd, size, false, out, err)
+                                                            : Fail(err, "ftruncate");
+    out->dev = static_cast<uint64_t>(st.st_dev);
+    out->ino = static_cast<uint64_t>(st.st_ino);
+#ifdef __linux__
+    if (ok) out->usageFd = fd;
+    else CloseFd(fd);
+#else
+    CloseFd(fd);  // the mapping keeps the segment; the descriptor is no longer needed
+#endif
+    if (!ok) shm_unlink(osName.c_str());
+    return ok;
+  }
 }
 
 bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* err) {
-  int fd = shm_open(OsName(name).c_str(), readOnly ? O_RDONLY : O_RDWR, 0);
-  if (fd == -1) return Fail(err, "shm_open");
-  struct stat st;
-  bool ok = fstat(fd, &st) == 0 ? Map(fd, static_cast<uint64_t>(st.st_size), readOnly, out, err)
-                                : Fail(err, "fstat");
-  CloseFd(fd);
-  return ok;
+  for (int attempt = 0;; attempt++) {
+    int fd = shm_open(OsName(name).c_str(), readOnly ? O_RDONLY : O_RDWR, 0);
+    if (fd == -1) return Fail(err, "shm_open");
+    struct stat st;
+#ifdef __linux__
+    HoldUsage(fd);
+    if (!StillNamed(fd, &st)) {  // collected as we opened it: what the name names now, if anything
+      CloseFd(fd);
+      if (attempt < 100) continue;
+      errno = ENOENT;
+      return Fail(err, "shm_open");
+    }
+#else
+    if (fstat(fd, &st) != 0) {
+      CloseFd(fd);
+      return Fail(err, "fstat");
+    }
+#endif
+    bool ok = Map(fd, static_cast<uint64_t>(st.st_size), readOnly, out, err);
+    out->dev = static_cast<uint64_t>(st.st_dev);
+    out->ino = static_cast<uint64_t>(st.st_ino);
+#ifdef __linux__
+    if (ok) out->usageFd = fd;
+    else CloseFd(fd);
+#else
+    CloseFd(fd);
+#endif
+    return ok;
+  }
 }
 
 void SegmentUnmap(Mapping* m) {
   if (m->addr != nullptr) munmap(m->addr, static_cast<size_t>(m->size));
   m->addr = nullptr;
   m->size = 0;
+  if (m->usageFd >= 0) CloseFd(m->usageFd);  // unmapped: no longer in use by this process
+  m->usageFd = -1;
 }
 
-void SegmentRelease(Mapping*) {}  // the descriptor was closed as soon as it was mapped
+// The usage lock is let go with the mapping (SegmentUnmap): memory a view that escaped
+// detachment can still reach is still in use.
+void SegmentRelease(Mapping*) {}
 
 bool SegmentUnlink(const std::string& name, OsError* err) {
   if (shm_unlink(OsName(name).c_str()) == -1) return Fail(err, "shm_unlink");
@@ -128,6 +205,68 @@ bool SegmentExists(const std::string& name, bool* exists, OsError* err) {
     return true;
   }
   return Fail(err, "shm_open");
+}
+
+bool SegmentIdentity(const std::string& name, uint64_t* dev, uint64_t* ino, OsError* err) {
+  int fd = shm_open(OsName(name).c_str(), O_RDONLY | O_NONBLOCK, 0);
+  if (fd == -1) return Fail(err, "shm_open");
+  struct stat st;
+  bool ok = fstat(fd, &st) == 0;
+  if (!ok) Fail(err, "fstat");
+  CloseFd(fd);
+  *dev = static_cast<uint64_t>(st.st_dev);
+  *ino = static_cast<uint64_t>(st.st_ino);
+  return ok;
+}
+
+bool SegmentLockUnused(const std::string& name, bool* inUse, Unused* out, OsError* err) {
+#ifdef __linux__
+  *inUse = false;
+  // O_NONBLOCK: a FIFO planted under the name must not hang the collector.
+  int fd = shm_open(OsName(name).c_str(), O_RDWR | O_NONBLOCK, 0);
+  if (fd == -1) return Fail(err, "shm_open");
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int e = S_ISREG(st.st_mode) ? errno : EINVAL;
+    CloseFd(fd);
+    errno = e;
+    return Fail(err, "fstat");
+  }
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kUsageByte;
+  fl.l_len = 1;
+  if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+    int e = errno;
+    CloseFd(fd);
+    if (e == EAGAIN || e == EACCES) {
+      *inUse = true;
+      return true;
+    }
+    errno = e;
+    return Fail(err, "fcntl");
+  }
+  out->fd = fd;
+  out->size = static_cast<uint64_t>(st.st_size);
+  out->dev = static_cast<uint64_t>(st.st_dev);
+  out->ino = static_cast<uint64_t>(st.st_ino);
+  ssize_t n = pread(fd, out->head, sizeof out->head, 0);
+  out->headLength = n > 0 ? static_cast<size_t>(n) : 0;
+  return true;
+#else
+  (void)name;
+  (void)inUse;
+  (void)out;
+  err->code = ENOTSUP;
+  err->syscall = "fcntl";
+  return false;
+#endif
+}
+
+void SegmentUnlockUnused(Unused* u) {
+  if (u->fd >= 0) CloseFd(u->fd);
+  u->fd = -1;
 }
 
 size_t MaxNameBytes() {

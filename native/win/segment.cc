@@ -202,6 +202,23 @@ bool SegmentExists(const std::string& name, bool* exists, OsError* err) {
   return Fail(err, "OpenFileMappingW");
 }
 
+// A section has no file identity to compare, and a name dies with its last handle, so a
+// successor can only appear once this process let go of it: 0 and 0 say "nothing known".
+bool SegmentIdentity(const std::string&, uint64_t* dev, uint64_t* ino, OsError*) {
+  *dev = 0;
+  *ino = 0;
+  return true;
+}
+
+// Nothing to collect on Windows: a section goes with its last handle.
+bool SegmentLockUnused(const std::string&, bool*, Unused*, OsError* err) {
+  err->code = ENOTSUP;
+  err->syscall = "SegmentLockUnused";
+  return false;
+}
+
+void SegmentUnlockUnused(Unused*) {}
+
 size_t MaxNameBytes() {
   return MAX_PATH;  // object names are limited to MAX_PATH characters
 }
