@@ -7,7 +7,9 @@
 // (docs/memory-layout.md), so looking never changes anything. Listing needs /dev/shm
 // (Linux); `inspect`, `rm` and `watch` work wherever shmkit does.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
+import { native } from './native.js';
 import { NamedSemaphore } from './named-semaphore.js';
 import { ShareableList } from './shareable-list.js';
 import { SharedMemory } from './shared-memory.js';
@@ -30,7 +32,8 @@ commands:
   inspect NAME         the decoded header and contents of one object
   rm NAME...           unlink segments or named semaphores
   gc [--dry-run] [--prefix P]
-                       unlink shmkit objects whose creator is dead and that no process maps
+                       unlink shmkit objects that no process has open (the kernel's locks
+                       say so), and segments whose creator died before naming them
                        (only names that start with P, if given)
   watch NAME           print an object's state every --interval ms (--count times, or until Ctrl-C)
 
@@ -108,22 +111,38 @@ function aligned(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }
 
-/** How many processes map /dev/shm/<name>, from /proc/<pid>/maps (the ones this user may read). */
-function mapCounts(): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+/**
+ * How many processes map each file of /dev/shm, by inode, from /proc/<pid>/maps (the
+ * processes this user may see there: information for people only, never a reason to
+ * remove anything; gc asks the kernel's locks instead). By inode, because a creator's
+ * mapping shows the temporary name it was made under, and maps escapes odd names.
+ */
+function mapCounts(): Map<number, number> {
+  const counts = new Map<number, number>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return counts; // no /proc at all
+  }
+  for (const pid of pids) {
     let maps: string;
     try {
       maps = readFileSync(`/proc/${pid}/maps`, 'latin1');
     } catch {
       continue; // gone, or not ours to read
     }
-    const seen = new Set<string>();
-    for (const m of maps.matchAll(/ \/dev\/shm\/(\S+)(?: \(deleted\))?$/gm)) seen.add(m[1]!);
-    for (const name of seen) counts.set(name, (counts.get(name) ?? 0) + 1);
+    const seen = new Set<number>();
+    for (const m of maps.matchAll(/^\S+ \S+ \S+ \S+ (\d+) +\/dev\/shm\//gm)) seen.add(Number(m[1]));
+    for (const ino of seen) counts.set(ino, (counts.get(ino) ?? 0) + 1);
   }
   return counts;
 }
+
+/** shmkit's own files in /dev/shm: owner registries (ownership.ts), never listed or removed. */
+const isRegistry = (file: string): boolean => file.startsWith('.shmkit-owners-');
+/** A segment made but not yet given its name (native/shmkit.h SegmentCreate). */
+const isUnpublished = (file: string): boolean => file.startsWith('.shmkit-tmp-');
 
 function list(): Entry[] {
   let files: string[];
@@ -142,10 +161,15 @@ function list(): Entry[] {
     } catch {
       continue; // removed meanwhile
     }
-    if (!st.isFile()) continue;
+    if (!st.isFile() || isRegistry(file)) continue;
+    const mappedBy = mapped.get(st.ino) ?? 0;
     const ageSeconds = Math.round((now - st.mtimeMs) / 1000);
     if (file.startsWith('sem.')) {
-      entries.push({ name: file.slice(4), kind: 'NamedSemaphore', size: st.size, creatorPid: null, creatorAlive: null, ageSeconds, mappedBy: mapped.get(file) ?? 0 });
+      entries.push({ name: file.slice(4), kind: 'NamedSemaphore', size: st.size, creatorPid: null, creatorAlive: null, ageSeconds, mappedBy });
+      continue;
+    }
+    if (isUnpublished(file)) {
+      entries.push({ name: file, kind: 'unpublished', size: st.size, creatorPid: null, creatorAlive: null, ageSeconds, mappedBy });
       continue;
     }
     let header;
@@ -163,7 +187,7 @@ function list(): Entry[] {
       creatorPid: header?.creatorPid ?? null,
       creatorAlive: header ? pidAlive(header.creatorPid) : null,
       ageSeconds,
-      mappedBy: mapped.get(file) ?? 0,
+      mappedBy,
     });
   }
   return entries;
@@ -254,6 +278,53 @@ function payload(header: Header, bytes: Uint8Array): Record<string, unknown> {
     default:
       return {};
   }
+}
+
+/**
+ * gc: removes every shmkit object (a complete typed object, or a segment never given its
+ * name) that no process uses, judged only by the kernel: each process that has a segment
+ * mapped holds its usage lock shared (native/unix/segment.cc), and gc removes a name only
+ * while it holds that lock exclusively, so nothing can start using it meanwhile. No PID,
+ * no /proc, no creator: it works from any PID namespace and for any name. Raw segments
+ * and named semaphores are never collected (other programs use them without shmkit's
+ * locks). A failure (EACCES: another user's) is reported and gc carries on.
+ */
+function collect(prefix: string, dryRun: boolean): { removed: string[]; failed: { name: string; error: string }[] } {
+  const removed: string[] = [];
+  const failed: { name: string; error: string }[] = [];
+  for (const file of readdirSync('/dev/shm').sort()) {
+    // A segment never given its name is collected whatever --prefix says: unused, it can
+    // only be a dead creator's, and it has no name anyone chose.
+    if (isRegistry(file) || file.startsWith('sem.') || !(file.startsWith(prefix) || isUnpublished(file))) continue;
+    let held;
+    try {
+      held = native.lockUnused(file);
+    } catch (error) {
+      const code = (error as { errno?: number; code?: string }).code ?? errnoName((error as { errno?: number }).errno);
+      if (code !== 'ENOENT' && code !== 'EINVAL') failed.push({ name: file, error: code ?? String(error) });
+      continue; // gone meanwhile, or not a segment (a FIFO, say)
+    }
+    if (held === null) continue; // in use
+    try {
+      const head = aligned(held.head);
+      const ours = isUnpublished(file) || (head.byteLength >= HEADER_SIZE && readHeader(new DataView(head.buffer, 0, HEADER_SIZE)).magic === MAGIC);
+      if (!ours) continue;
+      // The name must still name the file judged (its owner could have replaced it).
+      if (native.identity(file) !== held.identity) continue;
+      if (!dryRun) native.unlink(file);
+      removed.push(file);
+    } catch (error) {
+      failed.push({ name: file, error: (error as Error).message });
+    } finally {
+      native.unlockUnused(held.handle);
+    }
+  }
+  return { removed, failed };
+}
+
+/** The errno name of an addon OS error. */
+function errnoName(errno: number | undefined): string | undefined {
+  return Object.entries(osConstants.errno).find(([, n]) => n === errno)?.[0];
 }
 
 function remove(names: string[]): string[] {
@@ -348,14 +419,13 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'gc': {
       if (names.length !== 0) throw new UsageError('gc takes no names');
-      // Only objects with a shmkit header name their creator: raw segments and named
-      // semaphores are never collected, since nothing says whose they are.
-      const dead = list().filter((e) => e.name.startsWith(values.prefix!) && e.creatorPid !== null && !e.creatorAlive && e.mappedBy === 0);
-      const failed = values['dry-run'] ? [] : remove(dead.map((e) => e.name));
-      const removed = dead.filter((e) => !failed.includes(e.name)).map((e) => e.name);
+      const { removed, failed } = collect(values.prefix!, values['dry-run']!);
       if (json) console.log(toJson({ dryRun: values['dry-run'], removed, failed }));
-      else if (removed.length === 0) console.log('nothing to collect');
-      else for (const name of removed) console.log(`${values['dry-run'] ? 'would remove' : 'removed'} ${name}`);
+      else if (removed.length === 0 && failed.length === 0) console.log('nothing to collect');
+      else {
+        for (const name of removed) console.log(`${values['dry-run'] ? 'would remove' : 'removed'} ${JSON.stringify(name)}`);
+        for (const f of failed) console.error(`shmkit gc: ${JSON.stringify(f.name)}: ${f.error}`);
+      }
       return failed.length === 0 ? 0 : 1;
     }
     case 'watch': {

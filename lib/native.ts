@@ -34,7 +34,13 @@ export interface NativeSemaphore {
 }
 
 export interface Native {
-  create(name: string, size: number, mode: number): NativeSegment;
+  /**
+   * Creates a segment and, unless `publish` is false, gives it `name`. Unpublished, it
+   * lives under `made` (Linux: a temporary name; elsewhere `name` itself) until
+   * publish(made, name), after which the caller unlinks `made` if it differs.
+   */
+  create(name: string, size: number, mode: number, publish?: boolean): NativeSegment & { made?: string };
+  publish(made: string, name: string): void;
   open(name: string, readOnly: boolean): NativeSegment;
   unlink(name: string): void;
   exists(name: string): boolean;

@@ -87,30 +87,14 @@ export class SharedMemory implements Disposable {
    * to an existing segment). Its bytes start as zeros.
    */
   static create(options: CreateOptions): SharedMemory {
-    if (options === undefined) throw invalidArgType('options', 'of type object', options, SharedMemory.create);
-    const opts = validateOptions(options, 'options', SharedMemory.create);
-    const size = validateInteger(opts.size, 'options.size', 1, MAX_SIZE, SharedMemory.create);
-    const mode = opts.mode === undefined ? DEFAULT_MODE : validateInteger(opts.mode, 'options.mode', 0, 0o777, SharedMemory.create);
-    const exitUnlink = validateBoolean(opts.unlinkOnExit, 'options.unlinkOnExit', SharedMemory.create);
-    const given = opts.name === undefined ? undefined : canonicalName(opts.name, SharedMemory.create, 'options.name');
+    return createSegment(options, undefined, SharedMemory.create);
+  }
 
-    let name = given ?? randomName();
-    let segment: NativeSegment;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        segment = native.create(name, size, mode);
-        break;
-      } catch (error) {
-        const err = fromNative(error, osName(name), SharedMemory.create);
-        // A random name that is taken: another random name, as CPython does.
-        if (given !== undefined || attempt === 8 || (err as CodedError).code !== 'EEXIST') throw err;
-        name = randomName();
-      }
-    }
-    // At exit, only the very segment made here is removed: if someone unlinked it and
-    // made another of the same name, that one is theirs.
-    const identity = segment.identity;
-    if (exitUnlink) unlinkOnExit(segmentKey(name), () => stillNames(name, identity) && native.unlink(name));
+  /**
+   * @internal The one way segments are made (createSegment below): `fill` writes the
+   * segment before its name appears (typed objects write their header).
+   */
+  static fromNative(name: string, segment: NativeSegment): SharedMemory {
     return new SharedMemory(construct, name, segment);
   }
 
@@ -265,3 +249,55 @@ export class SharedMemory implements Disposable {
 }
 
 const bufferGetter = Object.getOwnPropertyDescriptor(SharedMemory.prototype, 'buffer')!.get!;
+
+/**
+ * Makes a segment: validates the options, creates it without a name (Linux: under a
+ * temporary one, native/shmkit.h SegmentCreate), lets `fill` write it, then gives it its
+ * name, so that nobody ever opens a half-made segment and a creator killed half-way
+ * leaves nothing under the name. A taken random name is retried with another, as
+ * CPython does. `caller` is the public function to blame.
+ */
+export function createSegment(options: CreateOptions, fill: ((view: (byteOffset: number, byteLength: number) => ArrayBuffer) => void) | undefined,
+  caller: Function): SharedMemory {
+  if (options === undefined) throw invalidArgType('options', 'of type object', options, caller);
+  const opts = validateOptions(options, 'options', caller);
+  const size = validateInteger(opts.size, 'options.size', 1, MAX_SIZE, caller);
+  const mode = opts.mode === undefined ? DEFAULT_MODE : validateInteger(opts.mode, 'options.mode', 0, 0o777, caller);
+  const exitUnlink = validateBoolean(opts.unlinkOnExit, 'options.unlinkOnExit', caller);
+  const given = opts.name === undefined ? undefined : canonicalName(opts.name, caller, 'options.name');
+
+  let name = given ?? randomName();
+  let segment: (NativeSegment & { made?: string }) | undefined;
+  for (let attempt = 0; ; attempt++) {
+    let made: string | undefined;
+    segment = undefined;
+    try {
+      const created = native.create(name, size, mode, false);
+      segment = created;
+      made = created.made!;
+      fill?.((byteOffset, byteLength) => created.view(byteOffset, byteLength));
+      native.publish(made, name);
+      if (made !== name) native.unlink(made);
+      break;
+    } catch (error) {
+      // Whatever was made goes: nothing half-made keeps a name.
+      segment?.close();
+      if (made !== undefined && made !== name) {
+        try {
+          native.unlink(made);
+        } catch {
+          // already gone
+        }
+      }
+      const err = fromNative(error, osName(name), caller);
+      // A random name that is taken: another random name, as CPython does.
+      if (given !== undefined || attempt === 8 || (err as CodedError).code !== 'EEXIST') throw err;
+      name = randomName();
+    }
+  }
+  // At exit, only the very segment made here is removed: if someone unlinked it and
+  // made another of the same name, that one is theirs.
+  const identity = segment!.identity;
+  if (exitUnlink) unlinkOnExit(segmentKey(name), () => stillNames(name, identity) && native.unlink(name));
+  return SharedMemory.fromNative(name, segment!);
+}

@@ -15,7 +15,7 @@
 // Every payload is valid when all zeros except for what its creator writes before the
 // magic, so `open` racing `create` waits for the magic and then sees a whole object.
 import { invalidArgType, kindError, outOfRange, shmkitError } from './errors.js';
-import { SharedMemory } from './shared-memory.js';
+import { createSegment, SharedMemory } from './shared-memory.js';
 
 export const MAGIC = 0x4b4d4853;
 export const FORMAT_VERSION = 1;
@@ -45,33 +45,30 @@ export interface CreateTyped {
 }
 
 /**
- * Creates the segment, lets `init` write the payload (zero-filled), then publishes the
- * header. Nobody can open the object as complete before `init` has returned.
+ * Creates the segment, lets `init` write the payload (zero-filled), then writes the
+ * header, magic last, and only then gives the segment its name (shared-memory.ts
+ * createSegment): nobody can open the object before it is whole, and a creator killed
+ * half-way leaves nothing under the name. (Where names cannot be given late, macOS and
+ * Windows, the magic stored last still tells `open` when the object is complete.)
  */
 export function createTyped(options: CreateTyped, header: Header, init: (payload: ArrayBuffer) => void): SharedMemory {
-  const shm = SharedMemory.create({
+  return createSegment({
     name: options.name,
     size: HEADER_SIZE + header.payloadLength,
     mode: options.mode,
     unlinkOnExit: options.unlinkOnExit,
-  });
-  try {
-    const view = new DataView(shm.view(0, HEADER_SIZE));
-    view.setUint16(4, FORMAT_VERSION, true);
-    view.setUint16(6, KIND[header.kind], true);
-    view.setUint32(8, HEADER_SIZE, true);
-    view.setUint32(12, header.elementType, true);
-    view.setBigUint64(16, BigInt(header.payloadLength), true);
-    view.setBigUint64(24, BigInt(header.elementCount), true);
-    view.setUint32(32, process.pid, true);
-    init(shm.view(HEADER_SIZE, header.payloadLength));
-    Atomics.store(new Int32Array(view.buffer, 0, 1), 0, MAGIC); // publish: a sequentially consistent store
-  } catch (error) {
-    shm.close();
-    shm.unlink();
-    throw error;
-  }
-  return shm;
+  }, (view) => {
+    const h = new DataView(view(0, HEADER_SIZE));
+    h.setUint16(4, FORMAT_VERSION, true);
+    h.setUint16(6, KIND[header.kind], true);
+    h.setUint32(8, HEADER_SIZE, true);
+    h.setUint32(12, header.elementType, true);
+    h.setBigUint64(16, BigInt(header.payloadLength), true);
+    h.setBigUint64(24, BigInt(header.elementCount), true);
+    h.setUint32(32, process.pid, true);
+    init(view(HEADER_SIZE, header.payloadLength));
+    Atomics.store(new Int32Array(h.buffer, 0, 1), 0, MAGIC); // publish: a sequentially consistent store
+  }, createTyped);
 }
 
 /**

@@ -298,12 +298,39 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Mapping m;
-  OsError err;
-  if (!SegmentCreate(name, size, static_cast<uint32_t>(mode), &m, &err)) {
+  OsError err, err2;
+  std::string made;
+  if (!SegmentCreate(name, size, static_cast<uint32_t>(mode), &m, &made, &err)) {
     ThrowOsError(env, err, name);
     return env.Undefined();
   }
-  return Segment::Wrap(env, &m);
+  Napi::Value segment = Segment::Wrap(env, &m);
+  // publish = false: the caller fills the segment first and then calls publish(segment).
+  bool publish = info.Length() < 4 || info[3].ToBoolean().Value();
+  if (!publish) {
+    segment.As<Napi::Object>().Set("made", Napi::String::New(env, made));
+    return segment;
+  }
+  bool published = SegmentPublish(made, name, &err);
+  if (made != name) SegmentUnlink(made, &err2);
+  if (!published) {
+    Napi::Object o = segment.As<Napi::Object>();
+    o.Get("close").As<Napi::Function>().Call(o, {});
+    ThrowOsError(env, err, name);
+    return env.Undefined();
+  }
+  return segment;
+}
+
+// publish(made, name): gives a segment created with publish = false its name.
+Napi::Value Publish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string made, name;
+  if (!ValidateName(env, info[0], MaxNameBytes(), &made)) return env.Undefined();
+  if (!ValidateName(env, info[1], MaxNameBytes(), &name)) return env.Undefined();
+  OsError err;
+  if (!SegmentPublish(made, name, &err)) ThrowOsError(env, err, name);
+  return env.Undefined();
 }
 
 // open(name, readOnly) -> Segment
@@ -398,6 +425,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unlink", Napi::Function::New<Unlink>(env, "unlink"));
   exports.Set("exists", Napi::Function::New<Exists>(env, "exists"));
   exports.Set("identity", Napi::Function::New<Identity>(env, "identity"));
+  exports.Set("publish", Napi::Function::New<Publish>(env, "publish"));
   exports.Set("lockUnused", Napi::Function::New<LockUnused>(env, "lockUnused"));
   exports.Set("unlockUnused", Napi::Function::New<UnlockUnused>(env, "unlockUnused"));
   exports.Set("maxNameBytes", Napi::Number::New(env, static_cast<double>(MaxNameBytes())));

@@ -54,12 +54,26 @@ constexpr int64_t kUsageByte = int64_t{1} << 62;
 // Names reach this layer already validated by lib/ and by the glue (ValidateName in
 // addon.cc), without the POSIX leading slash: each platform forms its own OS name.
 
-// Creates a new segment of `size` bytes (never an existing one: O_EXCL semantics) with
-// permission bits `mode` (subject to the umask, as open(2)), and maps it read-write.
-// On any failure after the name came into existence the name is removed again, so a
-// failed create never leaves a half-made segment behind.
+// Creates a new segment of `size` bytes with permission bits `mode` (subject to the
+// umask, as open(2)), maps it read-write, and leaves it under a name of its own until
+// SegmentPublish gives it `name`. Linux: the name made here is a temporary one,
+// kTemporaryPrefix and 16 hex digits, and publishing links the file into place
+// (link(2): never over an existing name, EEXIST), so a name appears only once the
+// segment is whole (sized; typed objects also write their header first), and a creator
+// killed before that leaves only a temporary name that `shmkit gc` removes once nobody
+// holds it. Elsewhere (no hard links for shared memory) the segment is made under `name`
+// at once (O_EXCL) and publishing does nothing. *made is the name used. On any failure
+// the name made is removed again.
 bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mapping* out,
-                   OsError* err);
+                   std::string* made, OsError* err);
+
+// Gives the segment made as `made` its name `name` (see SegmentCreate): EEXIST if the
+// name is taken. The temporary name stays either way: the caller unlinks it (after a
+// taken random name it may first retry with another).
+bool SegmentPublish(const std::string& made, const std::string& name, OsError* err);
+
+// Where SegmentCreate keeps segments it has not published (Linux).
+constexpr const char* kTemporaryPrefix = ".shmkit-tmp-";
 
 // Attaches to an existing segment and maps all of it. A read-only attach maps the
 // segment copy-on-write: a write through it lands in a private page of this process,

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Lock, NamedSemaphore, Queue, ShareableList, SharedMemory, Value } from 'shmkit';
-import { CHILD, assertKilled, assertOk, isWindows, prefix, runCli, runNode, uniqueName } from './helpers.mjs';
+import { readdirSync } from 'node:fs';
+import { CHILD, asNobody, assertKilled, assertOk, cannotSwitchUid, isWindows, prefix, root, runCli, runNode, uniqueName, unlinkQuietly } from './helpers.mjs';
 
 const json = async (args) => JSON.parse(assertOk(await runCli([...args, '--json'])).stdout);
 const linuxOnly = isWindows && 'ls and gc read /dev/shm and /proc';
@@ -46,35 +47,96 @@ test('inspect decodes Values, Queues, ShareableLists and a Lock whose owner was 
   assert.equal(sem.value, 3, 'inspect gave back the unit it counted with');
 });
 
-test('gc removes objects whose creator died and nobody maps, and nothing else; --dry-run removes nothing', { skip: linuxOnly }, async (t) => {
-  const [orphan, mapped, alive, raw, halfMade] = [uniqueName(t), uniqueName(t), uniqueName(t), uniqueName(t), uniqueName(t)];
-  // Made by a process that then exits without unlinking; `halfMade` as a creator killed
-  // before publishing the magic leaves it (every header field written, magic still 0).
-  const child = assertOk(await runNode(`${CHILD}
+test('gc removes shmkit objects nobody has open, and nothing else; --dry-run removes nothing', { skip: linuxOnly }, async (t) => {
+  const [orphan, mapped, alive, raw, odd] = [uniqueName(t), uniqueName(t), uniqueName(t), uniqueName(t), `${uniqueName(t)} with a space\nand a newline`];
+  t.after(() => unlinkQuietly(odd));
+  // Made by a process that then exits without unlinking.
+  assertOk(await runNode(`${CHILD}
     Value.create({ name: args.orphan, type: 'int32' });
     Value.create({ name: args.mapped, type: 'int32' });
-    SharedMemory.create({ name: args.raw, size: 8 });
-    const half = SharedMemory.create({ name: args.halfMade, size: 80 });
-    const h = new DataView(half.buffer);
-    h.setUint16(4, 1, true); h.setUint16(6, 2, true); h.setUint32(8, 64, true); h.setUint32(32, process.pid, true);
-    console.log(process.pid);`, { args: { orphan, mapped, raw, halfMade } }));
-  const entries = Object.fromEntries((await json(['ls'])).map((e) => [e.name, e]));
-  assert.deepEqual([entries[halfMade].kind, entries[halfMade].creatorPid, entries[halfMade].creatorAlive],
-    ['Value (incomplete)', Number(child.stdout.trim()), false]);
-  const held = Value.open(mapped); // its creator is dead, but this process maps it
+    SharedMemory.create({ name: args.raw, size: 8 });`, { args: { orphan, mapped, raw } }));
+  const held = Value.open(mapped); // its creator is gone, but this process has it open
   const mine = Value.create({ name: alive, type: 'int32' });
-  t.after(() => { held.close(); mine.close(); });
+  const oddOne = Value.create({ name: odd, type: 'int32' }); // in use, under a name /proc/*/maps would escape
+  t.after(() => { held.close(); mine.close(); oddOne.close(); });
   // --prefix: only this file's names, so that a test file running alongside keeps its own.
   const dry = await json(['gc', '--dry-run', '--prefix', prefix]);
   assert.equal(dry.dryRun, true);
-  assert.ok(dry.removed.includes(orphan) && dry.removed.includes(halfMade), JSON.stringify(dry));
-  for (const name of [mapped, alive, raw]) assert.ok(!dry.removed.includes(name), `${name} is not collectable`);
+  assert.ok(dry.removed.includes(orphan), JSON.stringify(dry));
+  for (const name of [mapped, alive, raw, odd]) assert.ok(!dry.removed.includes(name), `${name} is not collectable`);
   assert.equal(SharedMemory.exists(orphan), true, '--dry-run removed nothing');
   const done = await json(['gc', '--prefix', prefix]);
-  assert.ok(done.removed.includes(orphan) && done.removed.includes(halfMade));
+  assert.ok(done.removed.includes(orphan));
   assert.equal(SharedMemory.exists(orphan), false);
-  assert.equal(SharedMemory.exists(halfMade), false, 'a never-completed object of a dead creator is collected');
-  for (const name of [mapped, alive, raw]) assert.equal(SharedMemory.exists(name), true, `${name} stays`);
+  for (const name of [mapped, alive, raw, odd]) assert.equal(SharedMemory.exists(name), true, `${name} stays`);
+  oddOne.close();
+  assert.ok((await json(['gc', '--prefix', prefix])).removed.includes(odd), 'once closed, an odd name is collected like any other');
+});
+
+const asRoot = cannotSwitchUid;
+test('gc from another PID namespace, and with a user of another uid, removes nothing in use; EACCES is reported and gc carries on', { skip: linuxOnly || asRoot }, async (t) => {
+  const [held, heldByNobody, othersLeftover, nobodysLeftover] = [uniqueName(t), uniqueName(t), uniqueName(t), uniqueName(t)];
+  // A live process in the root namespace holds `held`; gc runs in a PID namespace of its own.
+  const holder = Value.create({ name: held, type: 'int32' });
+  t.after(() => holder.close());
+  const pidns = ['unshare', '--pid', '--fork', '--mount-proc'];
+  const r1 = assertOk(await runNode(`import { spawnSync } from 'node:child_process';
+    const r = spawnSync(process.execPath, [${JSON.stringify(`${root}dist/cli.js`)}, 'gc', '--json', '--prefix', ${JSON.stringify(prefix)}], { encoding: 'utf8' });
+    console.log(r.stdout);`, { wrap: pidns }));
+  assert.equal(JSON.parse(r1.stdout).removed.includes(held), false, 'a Value a live process holds survives gc from another PID namespace');
+  assert.equal(SharedMemory.exists(held), true);
+  // nobody maps `heldByNobody` (mode 0o666) and lives; root's gc must leave it.
+  const old = process.umask(0);
+  Value.create({ name: heldByNobody, type: 'int32', mode: 0o666 }).close();
+  process.umask(old);
+  const nobody = runNode(`${CHILD} const v = Value.open(args.name); console.log('held'); setTimeout(() => v.close(), 20000);`,
+    { args: { name: heldByNobody }, wrap: asNobody, onStdout: (d, c) => { if (d.includes('held')) ready(c); } });
+  let ready;
+  const child = await new Promise((r) => (ready = r));
+  const r2 = await json(['gc', '--prefix', prefix]);
+  child.kill('SIGKILL');
+  await nobody;
+  assert.equal(r2.removed.includes(heldByNobody), false, 'in use by another uid');
+  // Another user's world-readable leftover (root's, mode 0o644) cannot be locked by nobody:
+  // reported, and nobody's own leftover is still collected.
+  const o2 = process.umask(0);
+  Value.create({ name: othersLeftover, type: 'int32', mode: 0o644 }).close();
+  process.umask(o2);
+  assertOk(await runNode(`${CHILD} Value.create({ name: args.name, type: 'int32' }).close();`, { args: { name: nobodysLeftover }, wrap: asNobody }));
+  const r3 = await runNode(`import { spawnSync } from 'node:child_process';
+    const r = spawnSync(process.execPath, [${JSON.stringify(`${root}dist/cli.js`)}, 'gc', '--json', '--prefix', ${JSON.stringify(prefix)}], { encoding: 'utf8' });
+    console.log(r.stdout); process.exitCode = r.status;`, { wrap: asNobody });
+  assert.equal(r3.code, 1, 'a failure is an exit code of 1');
+  const report = JSON.parse(r3.stdout);
+  assert.ok(report.failed.some((f) => f.name === othersLeftover && f.error === 'EACCES'), r3.stdout);
+  assert.ok(report.removed.includes(nobodysLeftover), `gc carried on past EACCES: ${r3.stdout}`);
+  assert.equal(SharedMemory.exists(othersLeftover), true);
+});
+
+test('after 100 creates killed at random moments, every name is a complete object or is removed by gc', { skip: linuxOnly }, async (t) => {
+  const names = [];
+  for (let i = 0; i < 100; i++) {
+    const name = uniqueName(t);
+    names.push(name);
+    // A Queue whose ring takes a while to set up, killed a random moment after it started.
+    const delay = Math.floor(Math.random() * 40);
+    const r = await runNode(`${CHILD} import { Queue } from 'shmkit';
+      console.log('go');
+      for (let j = 0; ; j++) { Queue.create({ name: args.name + '-' + j, capacity: 1024, maxMessageSize: 2048 }).close(); }`,
+    { args: { name }, onStdout: (d, child) => { if (d.includes('go')) setTimeout(() => child.kill('SIGKILL'), delay); } });
+    assertKilled(r);
+  }
+  const ours = () => readdirSync('/dev/shm').filter((f) => f.startsWith(prefix));
+  const before = ours().length;
+  const gc = await json(['gc', '--prefix', `${prefix}__none__`]); // only what was never given a name
+  for (const file of ours()) {
+    const q = Queue.open(file); // every name is a complete Queue (ERR_SHMKIT_KIND otherwise)
+    q.close();
+    SharedMemory.unlink(file);
+  }
+  const left = (await json(['ls'])).filter((e) => e.kind === 'unpublished' && e.mappedBy === 0);
+  assert.deepEqual(left, [], 'no segment never given its name is left unused');
+  t.diagnostic(`${before} complete queues; gc removed ${gc.removed.length} unpublished segments`);
 });
 
 test('rm unlinks, and exit codes tell scripts what happened', async (t) => {

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "../shmkit.h"
@@ -105,8 +106,23 @@ bool Map(int fd, uint64_t size, bool readOnly, Mapping* out, OsError* err) {
 }  // namespace
 
 bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mapping* out,
-                   OsError* err) {
-  const std::string osName = OsName(name);
+                   std::string* made, OsError* err) {
+#ifdef __linux__
+  // A temporary name: 64 random bits, so that concurrent creators never meet.
+  uint64_t r = 0;
+  int rfd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (rfd < 0 || read(rfd, &r, sizeof r) != static_cast<ssize_t>(sizeof r)) {
+    r ^= reinterpret_cast<uintptr_t>(&r) ^ static_cast<uint64_t>(getpid()) << 32 ^ static_cast<uint64_t>(time(nullptr));
+  }
+  if (rfd >= 0) CloseFd(rfd);
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(r));
+  *made = std::string(kTemporaryPrefix) + hex;
+  (void)name;
+#else
+  *made = name;
+#endif
+  const std::string osName = OsName(*made);
   if (size > static_cast<uint64_t>(INT64_MAX)) {
     err->code = EFBIG;
     err->syscall = "ftruncate";
@@ -267,6 +283,17 @@ bool SegmentLockUnused(const std::string& name, bool* inUse, Unused* out, OsErro
 void SegmentUnlockUnused(Unused* u) {
   if (u->fd >= 0) CloseFd(u->fd);
   u->fd = -1;
+}
+
+bool SegmentPublish(const std::string& made, const std::string& name, OsError* err) {
+  if (made == name) return true;
+  // glibc keeps POSIX shared memory in /dev/shm, where shm_open found the file just made.
+  const std::string from = "/dev/shm/" + made;
+  const std::string to = "/dev/shm/" + name;
+  // The temporary name stays, whatever happens: the caller removes it (a taken name may
+  // be retried with another first).
+  if (link(from.c_str(), to.c_str()) != 0) return Fail(err, "link");
+  return true;
 }
 
 size_t MaxNameBytes() {

@@ -122,7 +122,8 @@ PSECURITY_DESCRIPTOR UserOnlyIf(uint32_t mode) {
   return sd;
 }
 
-bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mapping* out, OsError* err) {
+bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mapping* out, std::string* made, OsError* err) {
+  *made = name;  // a section's name dies with its last handle: nothing half-made outlives its creator
   SECURITY_ATTRIBUTES sa = {sizeof sa, nullptr, FALSE};
   PSECURITY_DESCRIPTOR sd = UserOnlyIf(mode);
   sa.lpSecurityDescriptor = sd;
@@ -201,6 +202,8 @@ bool SegmentExists(const std::string& name, bool* exists, OsError* err) {
   }
   return Fail(err, "OpenFileMappingW");
 }
+
+bool SegmentPublish(const std::string&, const std::string&, OsError*) { return true; }
 
 // A section has no file identity to compare, and a name dies with its last handle, so a
 // successor can only appear once this process let go of it: 0 and 0 say "nothing known".
