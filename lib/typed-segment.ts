@@ -18,7 +18,7 @@ import { invalidArgType, kindError, outOfRange, shmkitError } from './errors.js'
 import { createSegment, SharedMemory } from './shared-memory.js';
 
 export const MAGIC = 0x4b4d4853;
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const HEADER_SIZE = 64;
 
 /** Kinds of typed segment. Numbers are part of the on-memory format: never reuse one. */

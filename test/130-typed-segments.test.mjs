@@ -18,7 +18,7 @@ test('the header is laid out as docs/memory-layout.md says', (t) => {
   const h = new DataView(raw.buffer);
   assert.equal(raw.size, isWindows ? 4096 : 64 + 16, 'Windows reports whole pages');
   assert.equal(Buffer.from(raw.buffer, 0, 4).toString('latin1'), 'SHMK');
-  assert.equal(h.getUint16(4, true), 1, 'format version');
+  assert.equal(h.getUint16(4, true), 2, 'format version');
   assert.equal(h.getUint16(6, true), 2, 'kind: Value');
   assert.equal(h.getUint32(8, true), 64, 'payload offset');
   assert.equal(h.getUint32(12, true), 5, 'element type: int32');
