@@ -5,9 +5,10 @@
 // writes the raw figures as JSON to bench-results/latest.json and a chart of the ratios
 // to bench-results/latest.svg (docs/benchmark.svg is a copy of the last full run's).
 //
-//   node scripts/bench.mjs [--quick] [--only open|gib|counter|lock|pingpong|list|queue|sync]
+//   node scripts/bench.mjs [--quick] [--only open|gib|counter|lock|ownership|pingpong|list|queue|sync]
 import { fork, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { renderChart } from './bench-chart.mjs';
 import { fileURLToPath } from 'node:url';
@@ -599,12 +600,53 @@ if (role === 'child-writer') {
   await main();
 }
 
+// ---------------------------------------------------------------- ownership
+// What the ownership core costs where it is consulted (never on a fast path): one
+// liveness question (Linux: one F_OFD_GETLK), a dead owner's question, and an owner's
+// registration (a new thread's first id) with the descriptors it keeps.
+async function benchOwnership() {
+  const { native } = await import(new URL('../dist/native.js', import.meta.url).href);
+  const me = native.ownerId();
+  const n = opts.quick ? 20_000 : 200_000;
+  const group = 'ownership: one liveness question (µs are 1000 ns)';
+  record(group, 'shmkit ownerAlive(a live owner of another thread)', await (async () => {
+    const w = new Worker('const { parentPort } = require("node:worker_threads"); const n = require(process.env.SHMKIT_ADDON); parentPort.postMessage(n.ownerId()); setTimeout(() => {}, 60000);',
+      { eval: true, env: { ...process.env, SHMKIT_ADDON: requireAddonPath() } });
+    const id = await new Promise((r) => w.once('message', r));
+    const t = perOp((k) => { for (let i = 0; i < k; i++) native.ownerAlive(id); }, { n: n / 10 });
+    await w.terminate();
+    return t;
+  })(), 'ns/op');
+  record(group, 'shmkit ownerAlive(an owner that died)', perOp((k) => { for (let i = 0; i < k; i++) native.ownerAlive(me + 1_000_000); }, { n: n / 10 }), 'ns/op', 'a byte nobody holds: the file the name names now is asked too');
+  record(group, 'process.kill(pid, 0) (what a PID check costs, for scale)', perOp((k) => { for (let i = 0; i < k; i++) process.kill(process.pid, 0); }, { n: n / 10 }), 'ns/op');
+  const fds = () => { try { return readdirSync('/proc/self/fd').length; } catch { return NaN; } };
+  const before = fds();
+  const t0 = process.hrtime.bigint();
+  const workers = 8;
+  const ws = [];
+  for (let i = 0; i < workers; i++) {
+    const w = new Worker('const { parentPort } = require("node:worker_threads"); const n = require(process.env.SHMKIT_ADDON); parentPort.postMessage(n.ownerId()); setTimeout(() => {}, 60000);',
+      { eval: true, env: { ...process.env, SHMKIT_ADDON: requireAddonPath() } });
+    await new Promise((r) => w.once('message', r));
+    ws.push(w);
+  }
+  const perWorker = Number(process.hrtime.bigint() - t0) / workers;
+  const extra = (fds() - before) / workers;
+  await Promise.all(ws.map((w) => w.terminate()));
+  record('ownership: a Worker started, registered, reporting its id', 'shmkit (Worker start included)', perWorker, 'ns/op', `descriptors per Worker: ${extra} (an owner keeps 1; a Worker's own event loop and pipes the rest)`);
+}
+
+function requireAddonPath() {
+  return createRequire(import.meta.url)('node-gyp-build').path(fileURLToPath(new URL('..', import.meta.url)));
+}
+
 async function main() {
   if (!opts['emit-json']) console.error(`shmkit benchmarks: node ${process.version}, ${process.platform}-${process.arch}${opts.quick ? ', --quick' : ''}`);
   if (!opts.only || opts.only === 'open') benchOpen();
   if (!opts.only || opts.only === 'gib') await benchGiB();
   if (!opts.only || opts.only === 'counter') await benchCounter();
   if (!opts.only || opts.only === 'lock') benchLock();
+  if ((!opts.only || opts.only === 'ownership') && process.platform === 'linux') await benchOwnership();
   if (!opts.only || opts.only === 'list') benchList();
   if (!opts.only || opts.only === 'queue') await benchQueue();
   if (!opts.only || opts.only === 'sync') await benchSync();

@@ -58,8 +58,8 @@ test('open of the wrong kind, or of something that is not a shmkit object, is ER
   const future = SharedMemory.create({ name: uniqueName(t), size: 128 });
   t.after(() => future.close());
   future.write(0, Buffer.from('SHMK'));
-  future.write(4, new Uint16Array([2, 1]));
-  assert.throws(() => Lock.open(future.name), (e) => e.code === 'ERR_SHMKIT_KIND' && /format version 2/.test(e.message));
+  future.write(4, new Uint16Array([3, 1]));
+  assert.throws(() => Lock.open(future.name), (e) => e.code === 'ERR_SHMKIT_KIND' && /format version 3/.test(e.message));
   assert.throws(() => Lock.open(uniqueName(t)), code('ENOENT'));
   assert.throws(() => Lock.create({ name: l.name }), code('EEXIST'));
 });
