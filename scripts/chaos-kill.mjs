@@ -13,12 +13,19 @@
 //     consumer (the one in flight); the rest are delivered or still queued;
 //   - Condition: the turns taken are those acknowledged, give or take a killed taker;
 //   - headers: every object still opens by name as its kind.
-// Usage: node scripts/chaos-kill.mjs [--iterations N] [--seed S] [--json]
+// --pause also stops a live worker (SIGSTOP) at a random moment for up to 400 ms and
+// lets it go on (SIGCONT): a paused owner is alive, and nothing may be taken from it.
+// --pidns runs every other worker in a PID namespace of its own (unshare, as root), so
+// that owners, waiters and recoverers are in different namespaces.
+// Usage: node scripts/chaos-kill.mjs [--iterations N] [--seed S] [--pause] [--pidns] [--json]
 // Exit code 1 if any invariant broke.
 import { parseArgs } from 'node:util';
 import { check, createRig, killWorkers, startWorkers, stopWorkers } from './stress-rig.mjs';
 
-const { values } = parseArgs({ options: { iterations: { type: 'string', default: '20' }, seed: { type: 'string' }, json: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { iterations: { type: 'string', default: '20' }, seed: { type: 'string' }, json: { type: 'boolean', default: false },
+  pause: { type: 'boolean', default: false }, pidns: { type: 'boolean', default: false } } });
+// --kill-child: the namespace's first process dies with unshare, so a SIGKILL of the wrapper is one of the worker.
+const wrap = (i) => (values.pidns && i % 2 === 1 ? ['unshare', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc'] : []);
 const iterations = Number(values.iterations);
 let seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
 const initialSeed = seed;
@@ -30,18 +37,34 @@ async function iteration(n) {
   const rig = createRig(`shmkit-chaos-${process.pid}-${n}-`, ROLES);
   let workers;
   try {
-    workers = await startWorkers(rig);
+    workers = await startWorkers(rig, wrap);
     // One or two victims, killed at random moments while everyone is busy.
     const victims = new Set();
     const kills = 1 + Math.floor(random() * 2);
     while (victims.size < kills) victims.add(Math.floor(random() * ROLES.length));
+    let paused;
+    if (values.pause) {
+      // A live worker (not a victim, not behind a wrapper that SIGSTOP would not reach).
+      const candidates = workers.map((w, i) => i).filter((i) => !victims.has(i) && !workers[i].wrapped);
+      paused = candidates[Math.floor(random() * candidates.length)];
+    }
+    let resumed = Promise.resolve();
+    if (paused !== undefined) {
+      resumed = (async () => {
+        await sleep(random() * 60);
+        workers[paused].child.kill('SIGSTOP');
+        await sleep(random() * 400);
+        workers[paused].child.kill('SIGCONT');
+      })();
+    }
     for (const v of victims) {
       await sleep(random() * 60);
       workers[v].child.kill('SIGKILL');
     }
+    await resumed;
     await sleep(50 + random() * 100);
     const results = await stopWorkers(rig, workers);
-    return { iteration: n, killed: [...victims].map((i) => ROLES[i]), ...check(rig, results, victims) };
+    return { iteration: n, killed: [...victims].map((i) => ROLES[i]), paused: paused === undefined ? undefined : ROLES[paused], ...check(rig, results, victims) };
   } finally {
     killWorkers(workers);
     rig.close();
@@ -53,7 +76,7 @@ for (let n = 0; n < iterations; n++) {
   const r = await iteration(n);
   rows.push(r);
   if (!values.json) {
-    console.log(`#${n}: killed ${r.killed.join('+')}; Value ${r.value}; counter ${r.counter}; ${r.turns} Condition turns` +
+    console.log(`#${n}: killed ${r.killed.join('+')}${r.paused ? `, paused ${r.paused}` : ''}; Value ${r.value}; counter ${r.counter}; ${r.turns} Condition turns` +
       `${r.recovered ? `; Lock taken over from a killed holder in ${r.lockMs} ms` : ''}; ${r.messages} messages, ${r.lost} lost, ${r.duplicated} twice` +
       `${r.problems.length ? `\n   VIOLATED: ${r.problems.join('; ')}` : ''}`);
   }

@@ -34,15 +34,19 @@ export function createRig(prefix, roles) {
   };
 }
 
-/** Starts one fresh node process per role; each has `child` and `exited` (a promise). */
-export async function startWorkers(rig) {
+/**
+ * Starts one fresh node process per role; each has `child` and `exited` (a promise).
+ * `wrap(i)` is a command to run worker i under (e.g. unshare, for a PID namespace of its own).
+ */
+export async function startWorkers(rig, wrap = () => []) {
   const slot = slots(rig.roles);
   const workers = rig.roles.map((role, i) => {
-    const child = spawn(process.execPath, [worker, role, String(i), rig.prefix, String(slot[i])], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const argv = [...wrap(i), process.execPath, worker, role, String(i), rig.prefix, String(slot[i])];
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr })));
-    return { role, child, exited };
+    return { role, child, exited, wrapped: argv[0] !== process.execPath };
   });
   const progress = rig.progress.array;
   for (const t0 = Date.now(); rig.roles.some((_, i) => Atomics.load(progress, i) === 0); await sleep(5)) {
