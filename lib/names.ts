@@ -22,6 +22,7 @@ export function canonicalName(name: unknown, caller: Function, argName = 'name',
     : bare.includes('\0') ? 'must not contain NUL characters'
     : process.platform === 'win32' && bare.includes('\\') ? "must not contain '\\' (Windows' namespace separator)"
     : bare === '.' || bare === '..' ? "must not be '.' or '..'"
+    : bare.startsWith('.shmkit-') ? "must not start with '.shmkit-' (shmkit's own files: owner registries, segments not yet named)"
     : !bare.isWellFormed() ? 'must be well-formed Unicode (no lone surrogates)'
     : Buffer.byteLength(bare) > maxBytes ? `must be at most ${maxBytes} bytes of UTF-8 on ${process.platform}`
     : undefined;

@@ -13,7 +13,7 @@ const code = (c) => (error) => {
 
 test('invalid names are rejected with ERR_INVALID_ARG_VALUE', () => {
   const longest = longestName;
-  const bad = ['', '/', 'a/b', '//a', 'a\0b', '.', '..', '/..', 'x'.repeat(longest + 1), 'é'.repeat(Math.ceil((longest + 1) / 2)), 'a\uD800b'];
+  const bad = ['', '/', 'a/b', '//a', 'a\0b', '.', '..', '/..', 'x'.repeat(longest + 1), 'é'.repeat(Math.ceil((longest + 1) / 2)), 'a\uD800b', '.shmkit-owners-00', '/.shmkit-tmp-0123456789abcdef'];
   for (const name of bad) {
     for (const call of [
       () => SharedMemory.create({ name, size: 1 }),
