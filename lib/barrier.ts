@@ -20,7 +20,7 @@ import { LIVENESS_MS, ME, ownerDead } from './ownership.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from './typed-segment.js';
 import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
@@ -93,7 +93,7 @@ export class Barrier extends SharedObject {
       w[PARTIES] = parties;
       w[TRIPPED] = -1;
     });
-    return built(shm, () => new Barrier(construct, shm, true, shm.view(64, size), opts, Barrier.create));
+    return built(shm, () => new Barrier(construct, shm, true, payloadView(shm, size), opts, Barrier.create));
   }
 
   /** Opens a named Barrier; `action` and `timeout` are this process's own. */
@@ -101,7 +101,7 @@ export class Barrier extends SharedObject {
     const opts = validateOptions(options, 'options', Barrier.open) as BarrierLocalOptions;
     const { shm, header } = openTyped(name, 'Barrier', Barrier.open);
     try {
-      return new Barrier(construct, shm, true, shm.view(64, header.payloadLength), opts, Barrier.open);
+      return new Barrier(construct, shm, true, payloadView(shm, header.payloadLength), opts, Barrier.open);
     } catch (error) {
       shm.close();
       throw error;

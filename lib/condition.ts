@@ -13,7 +13,7 @@ import { Lock, RLock, type AcquireAsyncOptions, type AcquireOptions } from './lo
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from './typed-segment.js';
 import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
 import { startWait } from './wait.js';
 
@@ -52,13 +52,13 @@ export class Condition extends SharedObject {
     const opts = validateOptions(options, 'options', Condition.create) as ConditionOptions;
     const recursive = validateLockKind(opts.lock, Condition.create);
     const shm = createTyped(opts, { kind: 'Condition', payloadLength: Condition.byteLength, elementType: recursive ? TYPE_RLOCK : TYPE_LOCK, elementCount: 0 }, () => {});
-    return built(shm, () => new Condition(construct, shm, true, shm.view(64, Condition.byteLength), recursive));
+    return built(shm, () => new Condition(construct, shm, true, payloadView(shm, Condition.byteLength), recursive));
   }
 
   /** Opens a named Condition; its kind of lock comes from the segment. */
   static open(name: string): Condition {
     const { shm, header } = openTyped(name, 'Condition', Condition.open);
-    return new Condition(construct, shm, true, shm.view(64, Condition.byteLength), header.elementType !== TYPE_LOCK);
+    return new Condition(construct, shm, true, payloadView(shm, Condition.byteLength), header.elementType !== TYPE_LOCK);
   }
 
   /** A Condition at `byteOffset` (a multiple of 8) in memory the caller owns. */

@@ -5,7 +5,7 @@ import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from './typed-segment.js';
 import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
@@ -30,13 +30,13 @@ export class Event extends SharedObject {
   static create(options?: CreateTyped): Event {
     const opts = validateOptions(options, 'options', Event.create) as CreateTyped;
     const shm = createTyped(opts, { kind: 'Event', payloadLength: Event.byteLength, elementType: 0, elementCount: 0 }, () => {});
-    return built(shm, () => new Event(construct, shm, true, new Int32Array(shm.view(64, Event.byteLength))));
+    return built(shm, () => new Event(construct, shm, true, new Int32Array(payloadView(shm, Event.byteLength))));
   }
 
   /** Opens a named Event. */
   static open(name: string): Event {
     const { shm } = openTyped(name, 'Event', Event.open);
-    return new Event(construct, shm, true, new Int32Array(shm.view(64, Event.byteLength)));
+    return new Event(construct, shm, true, new Int32Array(payloadView(shm, Event.byteLength)));
   }
 
   /** An Event at `byteOffset` (a multiple of 8) in memory the caller owns; zero is cleared. */

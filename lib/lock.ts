@@ -16,7 +16,7 @@ import { native } from './native.js';
 import { LIVENESS_MS, ME, OWNER_MASK, takeOver } from './ownership.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName, payloadView } from './typed-segment.js';
 import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
@@ -65,13 +65,13 @@ export class Lock extends SharedObject {
   static create<T extends typeof Lock>(this: T, options?: LockOptions): InstanceType<T> {
     const opts = validateOptions(options, 'options', this.create) as LockOptions;
     const shm = createTyped(opts, { kind: this.kind, payloadLength: Lock.byteLength, elementType: 0, elementCount: 0 }, () => {});
-    return built(shm, () => new this(construct, shm, true, new Int32Array(shm.view(64, Lock.byteLength))) as InstanceType<T>);
+    return built(shm, () => new this(construct, shm, true, new Int32Array(payloadView(shm, Lock.byteLength))) as InstanceType<T>);
   }
 
   /** Opens a named lock. `ENOENT` if absent, `ERR_SHMKIT_KIND` if the name is another kind of object. */
   static open<T extends typeof Lock>(this: T, name: string): InstanceType<T> {
     const { shm } = openTyped(name, this.kind, this.open);
-    return new this(construct, shm, true, new Int32Array(shm.view(64, Lock.byteLength))) as InstanceType<T>;
+    return new this(construct, shm, true, new Int32Array(payloadView(shm, Lock.byteLength))) as InstanceType<T>;
   }
 
   /**

@@ -21,7 +21,7 @@ import { LIVENESS_MS, ME, ownerAlive, ownerDead } from './ownership.js';
 import { initRing, MAX_RING_BYTES, Queue, ringBytes, type QueueMessage } from './queue.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, type CreateTyped } from './typed-segment.js';
+import { built, createTyped, openTyped, type CreateTyped, payloadView, HEADER_SIZE } from './typed-segment.js';
 import { validateAsyncOptions, validateBoolean, validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
 
 export const CREATOR = 0;
@@ -62,13 +62,13 @@ export class Pipe extends SharedObject {
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, creator: boolean) {
     if (token !== construct) throw new TypeError('Pipe cannot be constructed directly: use Pipe.create() or Pipe.open()');
-    const control = new Int32Array(shm.view(64, CONTROL));
+    const control = new Int32Array(payloadView(shm, CONTROL));
     super(shm, true, control);
     this.#creator = creator;
     this.#duplex = control[DUPLEX] === 1;
     const ring = control[RING]!;
-    const toCreator = Queue.within(shm, shm.view(64 + CONTROL, ring));
-    const toOpener = this.duplex ? Queue.within(shm, shm.view(64 + CONTROL + ring, ring)) : undefined;
+    const toCreator = Queue.within(shm, shm.view(HEADER_SIZE + CONTROL, ring));
+    const toOpener = this.duplex ? Queue.within(shm, shm.view(HEADER_SIZE + CONTROL + ring, ring)) : undefined;
     this.#in = creator ? toCreator : toOpener;
     this.#out = creator ? toOpener : toCreator;
   }
@@ -100,7 +100,7 @@ export class Pipe extends SharedObject {
   static open(name: string): Pipe {
     const { shm, header } = openTyped(name, 'Pipe', Pipe.open);
     try {
-      const control = new Int32Array(shm.view(64, CONTROL));
+      const control = new Int32Array(payloadView(shm, CONTROL));
       const ring = control[RING]!;
       if (CONTROL + ring * (control[DUPLEX] === 1 ? 2 : 1) > header.payloadLength) {
         throw shmkitError(`'${name}' has a damaged pipe header`, 'ERR_SHMKIT_KIND', Pipe.open);

@@ -47,7 +47,7 @@ import { LIVENESS_MS, ME, ownerDead, takenOverError } from './ownership.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, type CreateTyped } from './typed-segment.js';
+import { built, createTyped, openTyped, type CreateTyped, payloadView } from './typed-segment.js';
 import { decodeUtf8, encoder } from './utf8.js';
 import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
 import { SPINS, sleepAsync, sleepSync, startWait, type Sleep } from './wait.js';
@@ -157,7 +157,7 @@ export class Queue extends SharedObject {
     }
     const shm = createTyped(opts, { kind: 'Queue', payloadLength: payload, elementType: codec, elementCount: capacity },
       (area) => initRing(area, 0, capacity, size, codec));
-    return built(shm, () => new Queue(construct, shm, shm.view(64, payload)));
+    return built(shm, () => new Queue(construct, shm, payloadView(shm, payload)));
   }
 
   /** @internal A ring inside another object's segment (Pipe); the segment is not its to close. */
@@ -168,7 +168,7 @@ export class Queue extends SharedObject {
   /** Opens a named queue. */
   static open(name: string): Queue {
     const { shm, header } = openTyped(name, 'Queue', Queue.open);
-    return new Queue(construct, shm, shm.view(64, header.payloadLength));
+    return new Queue(construct, shm, payloadView(shm, header.payloadLength));
   }
 
   /** About how many messages are in the queue (exact when nobody is mid-operation). */

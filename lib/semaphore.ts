@@ -14,7 +14,7 @@ import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from './native.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName } from './typed-segment.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName, payloadView } from './typed-segment.js';
 import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
 
@@ -53,13 +53,13 @@ export class Semaphore extends SharedObject {
       w[VALUE] = value;
       if (bounded) w[BOUND] = value;
     });
-    return built(shm, () => new this(construct, shm, true, new Int32Array(shm.view(64, Semaphore.byteLength))) as InstanceType<T>);
+    return built(shm, () => new this(construct, shm, true, new Int32Array(payloadView(shm, Semaphore.byteLength))) as InstanceType<T>);
   }
 
   /** Opens a named semaphore. */
   static open<T extends typeof Semaphore>(this: T, name: string): InstanceType<T> {
     const { shm } = openTyped(name, this.kind, this.open);
-    return new this(construct, shm, true, new Int32Array(shm.view(64, Semaphore.byteLength))) as InstanceType<T>;
+    return new this(construct, shm, true, new Int32Array(payloadView(shm, Semaphore.byteLength))) as InstanceType<T>;
   }
 
   /**

@@ -10,7 +10,7 @@ import { invalidArgType, outOfRange } from './errors.js';
 import { Lock } from './lock.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from './typed-segment.js';
 import { validateInteger, validateOptions } from './validate.js';
 import { resolveType, toStored, typeFromCode, type TypeCode, type TypeInfo, type ValueType } from './value-types.js';
 
@@ -107,7 +107,7 @@ export class SharedArray<A extends AnyTypedArray = AnyTypedArray> extends Shared
       (payload) => {
         if (stored) (new t.Array(payload, 8, length) as Float64Array).set(stored as number[]);
       });
-    return built(shm, () => new SharedArray(construct, shm, true, shm.view(64, byteLength), t, length) as SharedArray<ArrayOf<T>>);
+    return built(shm, () => new SharedArray(construct, shm, true, payloadView(shm, byteLength), t, length) as SharedArray<ArrayOf<T>>);
   }
 
   /** Opens a named SharedArray; its type and length come from the segment. */
@@ -118,7 +118,7 @@ export class SharedArray<A extends AnyTypedArray = AnyTypedArray> extends Shared
       shm.close();
       throw outOfRange('header', 'a known element type and a payload that holds the elements', header, SharedArray.open);
     }
-    return new SharedArray(construct, shm, true, shm.view(64, header.payloadLength), t, header.elementCount);
+    return new SharedArray(construct, shm, true, payloadView(shm, header.payloadLength), t, header.elementCount);
   }
 
   /** A SharedArray at `byteOffset` (a multiple of 8) in memory the caller owns. */

@@ -71,6 +71,11 @@ export function createTyped(options: CreateTyped, header: Header, init: (payload
   }, createTyped);
 }
 
+/** The payload of a typed segment (everything after the header), `byteLength` bytes of it. */
+export function payloadView(shm: SharedMemory, byteLength: number): ArrayBuffer {
+  return shm.view(HEADER_SIZE, byteLength);
+}
+
 /**
  * Runs `make` (the object's construction over a segment just created); if it throws,
  * the segment goes too, so a failed create never leaves a name behind.

@@ -9,7 +9,7 @@ import { invalidArgType, outOfRange, shmkitError, type CodedError } from './erro
 import { Lock } from './lock.js';
 import { SharedMemory } from './shared-memory.js';
 import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped } from './typed-segment.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from './typed-segment.js';
 import { validateOptions } from './validate.js';
 import { resolveType, toStored, typeFromCode, type JsValueOf, type TypeCode, type TypeInfo, type ValueType } from './value-types.js';
 
@@ -118,7 +118,7 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
         // Not yet published, so a plain store will do.
         if (initial !== undefined) (new t.Array(payload, 0, 1) as Float64Array)[0] = initial as number;
       });
-    return built(shm, () => new Value(construct, shm, true, shm.view(64, Value.byteLength), t) as Value<JsValueOf<T>>);
+    return built(shm, () => new Value(construct, shm, true, payloadView(shm, Value.byteLength), t) as Value<JsValueOf<T>>);
   }
 
   /** Opens a named Value; its type comes from the segment. */
@@ -129,7 +129,7 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
       shm.close();
       throw outOfRange('element type', 'a known type code', header.elementType, Value.open);
     }
-    return new Value(construct, shm, true, shm.view(64, Value.byteLength), t);
+    return new Value(construct, shm, true, payloadView(shm, Value.byteLength), t);
   }
 
   /**
