@@ -226,19 +226,21 @@ export class Barrier extends SharedObject {
         Atomics.store(w, COUNT, index + 1);
         return { index, gen, done: false };
       }
-      Atomics.store(w, TRIPPER, ME); // recorded, so that waiters notice if the action kills it
+      // Recorded until the generation has moved on, so that waiters notice if this party
+      // dies anywhere between here and there (in the action, say).
+      Atomics.store(w, TRIPPER, ME);
       try {
         this.#action?.();
       } catch (error) {
         Atomics.store(w, BROKEN, 1);
+        Atomics.compareExchange(w, TRIPPER, ME, 0);
         native.notify(w, GEN, Infinity);
         throw error;
-      } finally {
-        Atomics.compareExchange(w, TRIPPER, ME, 0);
       }
       Atomics.store(w, COUNT, 0);
       Atomics.store(w, TRIPPED, gen);
       Atomics.store(w, GEN, gen + 1);
+      Atomics.compareExchange(w, TRIPPER, ME, 0);
       native.notify(w, GEN, Infinity);
       return { index, gen, done: true };
     } finally {

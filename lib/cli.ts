@@ -289,9 +289,10 @@ function payload(header: Header, bytes: Uint8Array): Record<string, unknown> {
  * and named semaphores are never collected (other programs use them without shmkit's
  * locks). A failure (EACCES: another user's) is reported and gc carries on.
  */
-function collect(prefix: string, dryRun: boolean): { removed: string[]; failed: { name: string; error: string }[] } {
+function collect(prefix: string, dryRun: boolean): { removed: string[]; failed: { name: string; error: string }[]; skipped: { name: string; error: string }[] } {
   const removed: string[] = [];
   const failed: { name: string; error: string }[] = [];
+  const skipped: { name: string; error: string }[] = [];
   for (const file of readdirSync('/dev/shm').sort()) {
     // A segment never given its name is collected whatever --prefix says: unused, it can
     // only be a dead creator's, and it has no name anyone chose.
@@ -301,8 +302,12 @@ function collect(prefix: string, dryRun: boolean): { removed: string[]; failed: 
       held = native.lockUnused(file);
     } catch (error) {
       const code = (error as { errno?: number; code?: string }).code ?? errnoName((error as { errno?: number }).errno);
-      if (code !== 'ENOENT' && code !== 'EINVAL') failed.push({ name: file, error: code ?? String(error) });
-      continue; // gone meanwhile, or not a segment (a FIFO, say)
+      // Gone meanwhile, or not a segment (a FIFO, say): nothing to do. Another user's file
+      // that this user may not lock is not this user's to collect: skipped, said so.
+      if (code === 'ENOENT' || code === 'EINVAL') continue;
+      if (code === 'EACCES' && ownerUid(file) !== process.geteuid?.()) skipped.push({ name: file, error: `${code} (another user's)` });
+      else failed.push({ name: file, error: code ?? String(error) });
+      continue;
     }
     if (held === null) continue; // in use
     try {
@@ -314,12 +319,24 @@ function collect(prefix: string, dryRun: boolean): { removed: string[]; failed: 
       if (!dryRun) native.unlink(file);
       removed.push(file);
     } catch (error) {
-      failed.push({ name: file, error: (error as Error).message });
+      // Not this user's to remove (sticky /dev/shm): skipped; anything else failed.
+      const code = errnoName((error as { errno?: number }).errno);
+      if ((code === 'EACCES' || code === 'EPERM') && ownerUid(file) !== process.geteuid?.()) skipped.push({ name: file, error: `${code} (another user's)` });
+      else failed.push({ name: file, error: (error as Error).message });
     } finally {
       native.unlockUnused(held.handle);
     }
   }
-  return { removed, failed };
+  return { removed, failed, skipped };
+}
+
+/** The uid that owns /dev/shm/<file> (undefined if it is gone). */
+function ownerUid(file: string): number | undefined {
+  try {
+    return statSync(`/dev/shm/${file}`).uid;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The errno name of an addon OS error. */
@@ -419,12 +436,13 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'gc': {
       if (names.length !== 0) throw new UsageError('gc takes no names');
-      const { removed, failed } = collect(values.prefix!, values['dry-run']!);
-      if (json) console.log(toJson({ dryRun: values['dry-run'], removed, failed }));
+      const { removed, failed, skipped } = collect(values.prefix!, values['dry-run']!);
+      if (json) console.log(toJson({ dryRun: values['dry-run'], removed, failed, skipped }));
       else if (removed.length === 0 && failed.length === 0) console.log('nothing to collect');
       else {
         for (const name of removed) console.log(`${values['dry-run'] ? 'would remove' : 'removed'} ${JSON.stringify(name)}`);
         for (const f of failed) console.error(`shmkit gc: ${JSON.stringify(f.name)}: ${f.error}`);
+        for (const f of skipped) console.error(`shmkit gc: skipped ${JSON.stringify(f.name)}: ${f.error}`);
       }
       return failed.length === 0 ? 0 : 1;
     }

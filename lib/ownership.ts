@@ -29,8 +29,20 @@ export const OWNER_MASK = 0x3fffffff;
 /** How long a waiter sleeps with the same claim in the way before it asks whether the claimant lives. */
 export const LIVENESS_MS = 200;
 
-/** This thread's owner id (each thread loads its own copy of this module). */
+/**
+ * This thread's owner id (each thread loads its own copy of this module); 0 if the
+ * thread could register nowhere (every owner registry name in /dev/shm is another
+ * user's, or someone locked every free byte of this user's): objects then refuse this
+ * thread (ERR_SHMKIT_NO_OWNER) rather than let it share an id with another.
+ */
 export const ME: number = native.ownerId();
+
+/** Throws ERR_SHMKIT_NO_OWNER if this thread has no owner id (see {@link ME}). */
+export function mustBeOwner(caller: Function): void {
+  if (ME === 0) {
+    throw shmkitError('This thread could not register as an owner: every owner registry in /dev/shm (.shmkit-owners-XX) is another user\'s, or every free byte of this user\'s is locked by someone else', 'ERR_SHMKIT_NO_OWNER', caller);
+  }
+}
 
 /**
  * Whether the owner `id` (flag bits ignored) is dead, as the kernel says. Never true for

@@ -100,7 +100,7 @@ export class Pipe extends SharedObject {
   static open(name: string): Pipe {
     const { shm, header } = openTyped(name, 'Pipe', Pipe.open);
     try {
-      const control = new Int32Array(payloadView(shm, CONTROL));
+      const control = new Int32Array(shm.keep(payloadView(shm, CONTROL)));
       const ring = control[RING]!;
       if (CONTROL + ring * (control[DUPLEX] === 1 ? 2 : 1) > header.payloadLength) {
         throw shmkitError(`'${name}' has a damaged pipe header`, 'ERR_SHMKIT_KIND', Pipe.open);

@@ -52,6 +52,9 @@ export class SharedMemory implements Disposable {
   readonly #size: number;
   readonly #readOnly: boolean;
   readonly #identity: string;
+  // Views made while the segment was filled, held until close() detaches them: one left to
+  // the collector would keep the mapping (and its descriptor) past close() until collected.
+  #kept: ArrayBuffer[] = [];
   #segment: NativeSegment | undefined;
   #buffer: ArrayBuffer | undefined;
 
@@ -94,8 +97,10 @@ export class SharedMemory implements Disposable {
    * @internal The one way segments are made (createSegment below): `fill` writes the
    * segment before its name appears (typed objects write their header).
    */
-  static fromNative(name: string, segment: NativeSegment): SharedMemory {
-    return new SharedMemory(construct, name, segment);
+  static fromNative(name: string, segment: NativeSegment, views: ArrayBuffer[] = []): SharedMemory {
+    const shm = new SharedMemory(construct, name, segment);
+    shm.#kept = views;
+    return shm;
   }
 
   /** Attaches to an existing segment. Fails with `ENOENT` if there is none by that name. */
@@ -208,6 +213,7 @@ export class SharedMemory implements Disposable {
     this.#segment = undefined;
     this.#buffer = undefined;
     segment.close();
+    this.#kept = [];
   }
 
   /** Removes the name (see the static {@link SharedMemory.unlink}). Works after close too. */
@@ -223,6 +229,12 @@ export class SharedMemory implements Disposable {
   /** @internal Which file this segment is ("device:inode"; '' where unknown): names.ts stillNames. */
   get identity(): string {
     return this.#identity;
+  }
+
+  /** @internal Holds a view made for a moment (reading a header) until close() detaches it (see #kept). */
+  keep(view: ArrayBuffer): ArrayBuffer {
+    this.#kept.push(view);
+    return view;
   }
 
   /** Same as {@link close}, for `using shm = SharedMemory.open(…)`. */
@@ -268,6 +280,7 @@ export function createSegment(options: CreateOptions, fill: ((view: (byteOffset:
 
   let name = given ?? randomName();
   let segment: (NativeSegment & { made?: string }) | undefined;
+  let views: ArrayBuffer[] = [];
   for (let attempt = 0; ; attempt++) {
     let made: string | undefined;
     segment = undefined;
@@ -275,7 +288,12 @@ export function createSegment(options: CreateOptions, fill: ((view: (byteOffset:
       const created = native.create(name, size, mode, false);
       segment = created;
       made = created.made!;
-      fill?.((byteOffset, byteLength) => created.view(byteOffset, byteLength));
+      views = [];
+      fill?.((byteOffset, byteLength) => {
+        const view = created.view(byteOffset, byteLength);
+        views.push(view);
+        return view;
+      });
       native.publish(made, name);
       if (made !== name) native.unlink(made);
       break;
@@ -299,5 +317,5 @@ export function createSegment(options: CreateOptions, fill: ((view: (byteOffset:
   // made another of the same name, that one is theirs.
   const identity = segment!.identity;
   if (exitUnlink) unlinkOnExit(segmentKey(name), () => stillNames(name, identity) && native.unlink(name));
-  return SharedMemory.fromNative(name, segment!);
+  return SharedMemory.fromNative(name, segment!, views);
 }

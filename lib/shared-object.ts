@@ -2,6 +2,7 @@
 // named segment of its own, which it owns, or at an offset inside a SharedMemory the
 // caller owns (`X.at(shm, byteOffset)`), and it has close/unlink/dispose.
 import { closedError } from './errors.js';
+import { mustBeOwner } from './ownership.js';
 import { SharedMemory } from './shared-memory.js';
 
 export abstract class SharedObject implements Disposable {
@@ -25,6 +26,7 @@ export abstract class SharedObject implements Disposable {
   }
 
   protected constructor(shm: SharedMemory, owns: boolean, words?: Int32Array) {
+    mustBeOwner(new.target); // every claim these objects make records this thread's id
     this.#name = shm.name;
     this.#shm = shm;
     this.#owns = owns;

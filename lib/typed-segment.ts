@@ -123,7 +123,7 @@ export function openTyped(name: string, kind: KindName, caller: Function): { shm
     const shm = SharedMemory.open(name);
     try {
       if (shm.size >= HEADER_SIZE) {
-        const h = readHeader(new DataView(shm.view(0, HEADER_SIZE)));
+        const h = readHeader(new DataView(shm.keep(shm.view(0, HEADER_SIZE))));
         const { magic } = h;
         if (magic !== 0 && magic !== MAGIC) {
           throw kindError(`'${shm.name}' is not a shmkit ${kind} (no shmkit header)`, caller);

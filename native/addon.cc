@@ -258,11 +258,20 @@ class Segment : public Napi::ObjectWrap<Segment> {
     if (!region_) return info.Env().Undefined();
     for (shmkit::View* view : region_->views) {
       napi_value ab;
+      bool detachedHere = false;
       if (napi_get_reference_value(info.Env(), view->ref, &ab) == napi_ok && ab != nullptr) {
-        napi_detach_arraybuffer(info.Env(), ab);
+        bool already = false;
+        napi_is_detached_arraybuffer(info.Env(), ab, &already);
+        // Detached by us, this buffer can reach nothing any more: its share of the Region
+        // goes now, so that the mapping (and Linux's descriptor with its usage lock) goes
+        // with close() and not at some later garbage collection. One already detached
+        // before (transferred: its memory lives on in another ArrayBuffer) or already
+        // collected (that other one may still be alive) keeps its share until finalized.
+        detachedHere = !already && napi_detach_arraybuffer(info.Env(), ab) == napi_ok;
       }
       napi_delete_reference(info.Env(), view->ref);
       view->ref = nullptr;
+      if (detachedHere) view->region.reset();
     }
     region_->views.clear();
     SegmentRelease(&region_->mapping);

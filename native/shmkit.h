@@ -171,17 +171,17 @@ bool SemaphoreUnlink(const std::string& name, OsError* err);
 // The longest semaphore name, in UTF-8 bytes (Linux: the file name less "sem.").
 size_t MaxSemaphoreNameBytes();
 
-// --- Identity and liveness of threads ----------------------------------------------------
+// --- Owners: identity and liveness of threads ---------------------------------------------
 
-// The id a lock records as its owner: a positive number of at most 30 bits (lock words
-// keep flags in the top two) that names the calling OS thread on this host, with enough
-// of the thread's start time mixed in that a recycled thread id is told apart from the
-// thread that died (Linux: the TID in bits 0-21, pid_max being at most 2^22, and the low
-// 8 bits of the thread's start time in bits 22-29).
+// The id claims record as their owner: a positive number of at most 30 bits (lock words
+// keep flags in the top two) that names the calling OS thread on this host while it runs.
+// Registered on first call, per thread. Linux: registry r (bits 22-29) and the byte b
+// (bits 0-21) on which this thread holds an exclusive OFD lock in that registry (native/
+// unix/owner-linux.cc). 0 if the thread could register nowhere (lib/ refuses it then).
 uint32_t CurrentOwnerId();
 
-// Whether the thread an owner id names is still running. Errs on the side of "alive"
-// when it cannot tell.
+// Whether the owner an id names still runs, as the kernel says. Never a false "dead";
+// errs on the side of "alive" when it cannot tell.
 bool OwnerAlive(uint32_t ownerId);
 
 }  // namespace shmkit

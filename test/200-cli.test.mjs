@@ -98,7 +98,7 @@ test('gc from another PID namespace, and with a user of another uid, removes not
   await nobody;
   assert.equal(r2.removed.includes(heldByNobody), false, 'in use by another uid');
   // Another user's world-readable leftover (root's, mode 0o644) cannot be locked by nobody:
-  // reported, and nobody's own leftover is still collected.
+  // reported as skipped (not nobody's to collect), and nobody's own leftover is still collected.
   const o2 = process.umask(0);
   Value.create({ name: othersLeftover, type: 'int32', mode: 0o644 }).close();
   process.umask(o2);
@@ -106,9 +106,9 @@ test('gc from another PID namespace, and with a user of another uid, removes not
   const r3 = await runNode(`import { spawnSync } from 'node:child_process';
     const r = spawnSync(process.execPath, [${JSON.stringify(`${root}dist/cli.js`)}, 'gc', '--json', '--prefix', ${JSON.stringify(prefix)}], { encoding: 'utf8' });
     console.log(r.stdout); process.exitCode = r.status;`, { wrap: asNobody });
-  assert.equal(r3.code, 1, 'a failure is an exit code of 1');
+  assert.equal(r3.code, 0, `another user's files are no failure: ${r3.stdout}`);
   const report = JSON.parse(r3.stdout);
-  assert.ok(report.failed.some((f) => f.name === othersLeftover && f.error === 'EACCES'), r3.stdout);
+  assert.ok(report.skipped.some((f) => f.name === othersLeftover && f.error.startsWith('EACCES')), r3.stdout);
   assert.ok(report.removed.includes(nobodysLeftover), `gc carried on past EACCES: ${r3.stdout}`);
   assert.equal(SharedMemory.exists(othersLeftover), true);
 });

@@ -23,9 +23,12 @@
 // out (sequentially, from a counter in the file) and a dead owner's claim is still
 // unrecovered; a user who can read a registry can hold write locks it cannot (only read
 // locks), so it cannot fake life either; the owner user itself writing the counter only
-// makes reuse come sooner. Registry 255 is the fallback for a thread that could register
-// nowhere (255 registries of other users, say): its id is its TID and it is never
-// declared dead (its claims are not recovered), which delays recoveries, never robs.
+// makes reuse come sooner. A thread that can register nowhere (every registry name taken
+// by other users, or every byte of its own locked by someone) gets no id at all (0):
+// shmkit objects then refuse it (ERR_SHMKIT_NO_OWNER) rather than give two threads one id.
+// A registry this process makes starts its counter at a random byte, so that one made
+// after the user's earlier registry was removed (RemoveIPC) is unlikely to hand out ids
+// of owners still alive in the removed one.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -38,6 +41,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "../shmkit.h"
 
@@ -46,7 +50,7 @@ namespace {
 
 constexpr uint32_t kByteBits = 22;
 constexpr uint32_t kByteMask = (1u << kByteBits) - 1;
-constexpr uint32_t kFallback = 255;
+constexpr uint32_t kRegistries = 255;  // r = 255 is never a registry (ids of it are refused)
 constexpr size_t kRegistrySize = 4096;
 constexpr uint64_t kMagic = 0x31524e574f4b4d53ull;  // "SMKOWNR1", little-endian
 constexpr int kTriesPerRegistry = 64;
@@ -80,6 +84,7 @@ int FcntlLock(int fd, int cmd, short type, uint32_t byte, short* found) {
 struct Registration {
   uint32_t id = 0;
   int fd = -1;
+  bool failed = false;
   ~Registration() {
     if (fd >= 0) close(fd);  // the kernel drops the lock: this owner is dead to everyone
   }
@@ -102,9 +107,13 @@ bool RegisterIn(uint32_t r, uid_t uid) {
     }
   }
   if (fd < 0) return false;
+  // Ours alone: a regular file this user owns, with one name (not a hard link another
+  // user made to some file of ours), that nobody else may write, of the registry's size
+  // (or empty: just made, or its maker killed before sizing it).
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != uid ||
-      (st.st_size < static_cast<off_t>(kRegistrySize) && ftruncate(fd, kRegistrySize) != 0)) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != uid || st.st_nlink != 1 ||
+      (st.st_mode & 022) != 0 || (st.st_size != 0 && st.st_size != static_cast<off_t>(kRegistrySize)) ||
+      (st.st_size == 0 && ftruncate(fd, kRegistrySize) != 0)) {
     close(fd);
     return false;
   }
@@ -117,6 +126,16 @@ bool RegisterIn(uint32_t r, uid_t uid) {
   // Set up by whichever registrant of this user comes first (a creator killed half-way
   // leaves zeros, which the next one completes). Anything else there is not a registry.
   uint64_t magic = 0;
+  if (__atomic_load_n(&h->magic, __ATOMIC_SEQ_CST) == 0) {
+    uint32_t start = 0;
+    int rfd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (rfd >= 0) {
+      if (read(rfd, &start, sizeof start) != static_cast<ssize_t>(sizeof start)) start = 0;
+      close(rfd);
+    }
+    uint32_t zero = 0;
+    __atomic_compare_exchange_n(&h->next, &zero, start, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  }
   __atomic_compare_exchange_n(&h->magic, &magic, kMagic, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   bool ok = false;
   if (magic == 0 || magic == kMagic) {
@@ -140,20 +159,24 @@ bool RegisterIn(uint32_t r, uid_t uid) {
 
 void Register() {
   uid_t uid = geteuid();
-  for (uint32_t r = 0; r < kFallback; r++) {
+  for (uint32_t r = 0; r < kRegistries; r++) {
     if (RegisterIn(r, uid)) return;
   }
-  self.id = (kFallback << kByteBits) | (static_cast<uint32_t>(syscall(SYS_gettid)) & kByteMask);
-  if ((self.id & kByteMask) == 0) self.id |= 1;
+  self.id = 0;  // nowhere to register: no id rather than one another thread may have
+  self.failed = true;
 }
 
-// Read-only descriptors this process asks through, one per registry, opened on first use
-// and replaced when the name has come to point at another file.
+// Read-only descriptors this process asks through, per registry: every file the name
+// has named while this process asked (a registry that was removed and made again keeps
+// its old owners' locks in the old file, so the old file is asked too). A few per
+// registry at most; opened on first use.
 std::mutex askMu;
-int askFds[kFallback];
-bool askInit = false;
+std::vector<int> askFds[kRegistries];
+std::vector<ino_t> askInos[kRegistries];
 
-int OpenToAsk(uint32_t r) {
+// Opens registry r to ask, and keeps the descriptor unless that file is already kept.
+// Returns -errno on failure, 0 if the file was known, 1 if it was added.
+int AddAskFd(uint32_t r) {
   char path[64];
   RegistryPath(r, path, sizeof path);
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -163,7 +186,15 @@ int OpenToAsk(uint32_t r) {
     close(fd);
     return -EINVAL;
   }
-  return fd;
+  for (ino_t ino : askInos[r]) {
+    if (ino == st.st_ino) {
+      close(fd);
+      return 0;
+    }
+  }
+  askFds[r].push_back(fd);
+  askInos[r].push_back(st.st_ino);
+  return 1;
 }
 
 // 1: a write lock is held on the byte (alive); 0: none; -1: cannot tell.
@@ -176,34 +207,31 @@ int Ask(int fd, uint32_t byte) {
 }  // namespace
 
 uint32_t CurrentOwnerId() {
-  if (self.id == 0) Register();
+  if (self.id == 0 && !self.failed) {
+    Register();
+    // The registry this thread is in is the one its neighbours are asked about most:
+    // opened now, so that asking later opens nothing.
+    if (self.id != 0) {
+      std::lock_guard<std::mutex> lock(askMu);
+      AddAskFd(self.id >> kByteBits);
+    }
+  }
   return self.id;
 }
 
 bool OwnerAlive(uint32_t ownerId) {
   uint32_t r = ownerId >> kByteBits;
   uint32_t byte = ownerId & kByteMask;
-  if (byte == 0 || r > kFallback) return false;  // never an id: nobody owns with it
-  if (r == kFallback) return true;              // unverifiable: never declared dead
+  if (byte == 0 || r >= kRegistries) return false;  // never an id: nobody owns with it
   std::lock_guard<std::mutex> lock(askMu);
-  if (!askInit) {
-    for (int& fd : askFds) fd = -1;
-    askInit = true;
+  for (int fd : askFds[r]) {
+    if (Ask(fd, byte) != 0) return true;  // alive, or cannot tell (errs on the side of alive)
   }
-  int& cached = askFds[r];
-  if (cached >= 0) {
-    int a = Ask(cached, byte);
-    if (a != 0) return true;  // alive, or cannot tell (errs on the side of alive)
-  }
-  // No lock in the file we had (or none open yet): ask the file the name points at now,
-  // in case the registry was replaced since, before saying "dead".
-  int fresh = OpenToAsk(r);
+  // No lock in the files we know: ask the file the name points at now, if it is new.
+  int added = AddAskFd(r);
   // No file under the name: nobody can hold a lock in it. Any other failure: cannot tell.
-  if (fresh < 0) return fresh != -ENOENT;
-  int a = Ask(fresh, byte);
-  if (cached >= 0) close(cached);
-  cached = fresh;
-  return a != 0;
+  if (added < 0) return added != -ENOENT;
+  return added == 1 && Ask(askFds[r].back(), byte) != 0;
 }
 
 }  // namespace shmkit

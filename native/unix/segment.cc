@@ -43,19 +43,23 @@ void CloseFd(int fd) {
 
 #ifdef __linux__
 // Takes the usage lock shared. A collector holds it exclusively for microseconds, so a
-// refusal is retried for a while; past that (someone holds it for good: only a process
-// with write access to the segment can), the segment is used without it.
-void HoldUsage(int fd) {
+// refusal is retried for about 50 ms; past that (a collector that was paused, or a
+// process with write access holding it for good) the create or open fails with EBUSY,
+// rather than using a segment that gc could then remove under it.
+bool HoldUsage(int fd) {
   struct flock fl = {};
   fl.l_type = F_RDLCK;
   fl.l_whence = SEEK_SET;
   fl.l_start = kUsageByte;
   fl.l_len = 1;
   for (int i = 0; i < 100; i++) {
-    if (fcntl(fd, F_OFD_SETLK, &fl) == 0 || (errno != EAGAIN && errno != EACCES && errno != EINTR)) return;
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0) return true;
+    if (errno != EAGAIN && errno != EACCES && errno != EINTR) return true;  // no OFD locks here: nothing to protect
     struct timespec ts = {0, 500 * 1000};
     nanosleep(&ts, nullptr);
   }
+  errno = EBUSY;
+  return false;
 }
 
 // After HoldUsage: false if the file lost its name meanwhile (a collector removed it).
@@ -133,7 +137,13 @@ bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mappin
     if (fd == -1) return Fail(err, "shm_open");
     struct stat st = {};
 #ifdef __linux__
-    HoldUsage(fd);
+    if (!HoldUsage(fd)) {
+      int e = errno;
+      CloseFd(fd);
+      shm_unlink(osName.c_str());
+      errno = e;
+      return Fail(err, "fcntl");
+    }
     if (!StillNamed(fd, &st) && attempt < 100) {  // collected before we held it: make it again
       CloseFd(fd);
       continue;
@@ -162,7 +172,12 @@ bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* 
     if (fd == -1) return Fail(err, "shm_open");
     struct stat st;
 #ifdef __linux__
-    HoldUsage(fd);
+    if (!HoldUsage(fd)) {
+      int e = errno;
+      CloseFd(fd);
+      errno = e;
+      return Fail(err, "fcntl");
+    }
     if (!StillNamed(fd, &st)) {  // collected as we opened it: what the name names now, if anything
       CloseFd(fd);
       if (attempt < 100) continue;
@@ -224,6 +239,14 @@ bool SegmentExists(const std::string& name, bool* exists, OsError* err) {
 }
 
 bool SegmentIdentity(const std::string& name, uint64_t* dev, uint64_t* ino, OsError* err) {
+#ifdef __linux__
+  // stat needs no permission on the file itself (another user's mode-0 successor too).
+  struct stat lst;
+  if (stat(("/dev/shm/" + name).c_str(), &lst) != 0) return Fail(err, "stat");
+  *dev = static_cast<uint64_t>(lst.st_dev);
+  *ino = static_cast<uint64_t>(lst.st_ino);
+  return true;
+#endif
   int fd = shm_open(OsName(name).c_str(), O_RDONLY | O_NONBLOCK, 0);
   if (fd == -1) return Fail(err, "shm_open");
   struct stat st;
@@ -242,8 +265,9 @@ bool SegmentLockUnused(const std::string& name, bool* inUse, Unused* out, OsErro
   int fd = shm_open(OsName(name).c_str(), O_RDWR | O_NONBLOCK, 0);
   if (fd == -1) return Fail(err, "shm_open");
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    int e = S_ISREG(st.st_mode) ? errno : EINVAL;
+  bool statted = fstat(fd, &st) == 0;
+  if (!statted || !S_ISREG(st.st_mode)) {
+    int e = statted ? EINVAL : errno;
     CloseFd(fd);
     errno = e;
     return Fail(err, "fstat");
