@@ -68,6 +68,23 @@ bool StillNamed(int fd, struct stat* st) {
 }
 #endif
 
+// After a create or open has mapped (ok) or failed: records the file's identity, and
+// keeps the descriptor with its usage lock (Linux) or closes it (elsewhere the mapping
+// keeps the segment, and the descriptor is no longer needed).
+void Keep(int fd, const struct stat& st, bool ok, Mapping* out) {
+  out->dev = static_cast<uint64_t>(st.st_dev);
+  out->ino = static_cast<uint64_t>(st.st_ino);
+#ifdef __linux__
+  if (ok) {
+    out->usageFd = fd;
+    return;
+  }
+#else
+  (void)ok;
+#endif
+  CloseFd(fd);
+}
+
 int Ftruncate(int fd, off_t size) {
   int r;
   do r = ftruncate(fd, size);
@@ -153,14 +170,7 @@ bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mappin
 #endif
     bool ok = Ftruncate(fd, static_cast<off_t>(size)) == 0 ? Map(fd, size, false, out, err)
                                                             : Fail(err, "ftruncate");
-    out->dev = static_cast<uint64_t>(st.st_dev);
-    out->ino = static_cast<uint64_t>(st.st_ino);
-#ifdef __linux__
-    if (ok) out->usageFd = fd;
-    else CloseFd(fd);
-#else
-    CloseFd(fd);  // the mapping keeps the segment; the descriptor is no longer needed
-#endif
+    Keep(fd, st, ok, out);
     if (!ok) shm_unlink(osName.c_str());
     return ok;
   }
@@ -191,14 +201,7 @@ bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* 
     }
 #endif
     bool ok = Map(fd, static_cast<uint64_t>(st.st_size), readOnly, out, err);
-    out->dev = static_cast<uint64_t>(st.st_dev);
-    out->ino = static_cast<uint64_t>(st.st_ino);
-#ifdef __linux__
-    if (ok) out->usageFd = fd;
-    else CloseFd(fd);
-#else
-    CloseFd(fd);
-#endif
+    Keep(fd, st, ok, out);
     return ok;
   }
 }
