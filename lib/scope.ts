@@ -3,10 +3,10 @@
 // the process (normal exit, an uncaught exception, SIGINT, SIGTERM, SIGHUP; see
 // exit-cleanup.ts), whichever comes first. Objects merely opened through it are closed
 // at dispose and never unlinked: they belong to whoever created them.
-import { invalidArgType, shmkitError } from './errors.js';
-import { forget, segmentKey, semaphoreKey, unlinkOnExit } from './exit-cleanup.js';
-import { NamedSemaphore } from './named-semaphore.js';
-import { stillNames } from './names.js';
+import { invalidArgType, shmkitError } from './core/errors.js';
+import { forget, segmentKey, semaphoreKey, unlinkOnExit } from './core/exit-cleanup.js';
+import { NamedSemaphore } from './sync/named-semaphore.js';
+import { stillNames } from './core/names.js';
 
 /** What a scope manages: any shmkit object (SharedMemory, Value, Queue, NamedSemaphore, …). */
 export interface ScopedObject {

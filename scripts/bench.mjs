@@ -605,7 +605,7 @@ if (role === 'child-writer') {
 // liveness question (Linux: one F_OFD_GETLK), a dead owner's question, and an owner's
 // registration (a new thread's first id) with the descriptors it keeps.
 async function benchOwnership() {
-  const { native } = await import(new URL('../dist/native.js', import.meta.url).href);
+  const { native } = await import(new URL('../dist/core/native.js', import.meta.url).href);
   const me = native.ownerId();
   const n = opts.quick ? 20_000 : 200_000;
   const group = 'ownership: one liveness question (µs are 1000 ns)';

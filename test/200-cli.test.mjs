@@ -81,7 +81,7 @@ test('gc from another PID namespace, and with a user of another uid, removes not
   t.after(() => holder.close());
   const pidns = ['unshare', '--pid', '--fork', '--mount-proc'];
   const r1 = assertOk(await runNode(`import { spawnSync } from 'node:child_process';
-    const r = spawnSync(process.execPath, [${JSON.stringify(`${root}dist/cli.js`)}, 'gc', '--json', '--prefix', ${JSON.stringify(prefix)}], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [${JSON.stringify(`${root}dist/cli/main.js`)}, 'gc', '--json', '--prefix', ${JSON.stringify(prefix)}], { encoding: 'utf8' });
     console.log(r.stdout);`, { wrap: pidns }));
   assert.equal(JSON.parse(r1.stdout).removed.includes(held), false, 'a Value a live process holds survives gc from another PID namespace');
   assert.equal(SharedMemory.exists(held), true);
@@ -104,7 +104,7 @@ test('gc from another PID namespace, and with a user of another uid, removes not
   process.umask(o2);
   assertOk(await runNode(`${CHILD} Value.create({ name: args.name, type: 'int32' }).close();`, { args: { name: nobodysLeftover }, wrap: asNobody }));
   const r3 = await runNode(`import { spawnSync } from 'node:child_process';
-    const r = spawnSync(process.execPath, [${JSON.stringify(`${root}dist/cli.js`)}, 'gc', '--json', '--prefix', ${JSON.stringify(prefix)}], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [${JSON.stringify(`${root}dist/cli/main.js`)}, 'gc', '--json', '--prefix', ${JSON.stringify(prefix)}], { encoding: 'utf8' });
     console.log(r.stdout); process.exitCode = r.status;`, { wrap: asNobody });
   assert.equal(r3.code, 0, `another user's files are no failure: ${r3.stdout}`);
   const report = JSON.parse(r3.stdout);

@@ -92,7 +92,7 @@ const KINDS = {
     // holder publishes a tombstone after 2 s (its compare-and-swap must still succeed); a
     // dead one's claim is buried by the waiting reader, which then gets 'second'.
     make: (name, mode) => Queue.create({ name, mode, capacity: 4, maxMessageSize: 64 }),
-    holder: `const { ME } = await import(${JSON.stringify(new URL('../dist/ownership.js', import.meta.url).href)});
+    holder: `const { ME } = await import(${JSON.stringify(new URL('../dist/core/ownership.js', import.meta.url).href)});
       const q = Queue.open(args.name); const shm = SM.open(args.name);
       const claimWord = new BigInt64Array(shm.view(64 + 192, 8)); const mine = (BigInt(ME) << 32n) | 1n;
       if (Atomics.compareExchange(claimWord, 0, 0n, mine) !== 0n) throw new Error('slot 0 not free');

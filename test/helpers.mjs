@@ -97,9 +97,9 @@ export function runScript(file, args, { timeout = 30_000, onStdout } = {}) {
   return run(process.execPath, [join(root, file), ...args], { env: process.env, timeout, onStdout });
 }
 
-/** Runs the `shmkit` command (dist/cli.js) with `args` in a fresh node. */
+/** Runs the `shmkit` command (dist/cli/main.js) with `args` in a fresh node. */
 export function runCli(args, options) {
-  return runScript(join('dist', 'cli.js'), args, options);
+  return runScript(join('dist', 'cli', 'main.js'), args, options);
 }
 
 /** Runs python3 with `code`; arguments as in {@link runNode}. */

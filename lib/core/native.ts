@@ -83,7 +83,7 @@ function load(): Native {
   // node-gyp-build finds (the tests use it for the no-external-buffers build).
   const explicit = process.env.SHMKIT_NATIVE;
   if (explicit) return require(explicit) as Native;
-  return nodeGypBuild(join(__dirname, '..')) as Native;
+  return nodeGypBuild(join(__dirname, '..', '..')) as Native;
 }
 
 export const native: Native = load();

@@ -5,12 +5,12 @@
 // Layout (16 bytes, 8-aligned; all zero is the value 0/false, unlocked):
 //   0   8 bytes  the value, in the type's native little-endian form, low bytes first
 //   8   8 bytes  its Lock (lock.ts)
-import { invalidArgType, outOfRange, shmkitError, type CodedError } from './errors.js';
-import { Lock } from './lock.js';
-import { SharedMemory } from './shared-memory.js';
-import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from './typed-segment.js';
-import { validateOptions } from './validate.js';
+import { invalidArgType, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
+import { Lock } from '../sync/lock.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { SharedObject } from '../core/shared-object.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
+import { validateOptions } from '../core/validate.js';
 import { resolveType, toStored, typeFromCode, type JsValueOf, type TypeCode, type TypeInfo, type ValueType } from './value-types.js';
 
 /** Options of {@link Value.create}. */

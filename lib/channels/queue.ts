@@ -41,16 +41,16 @@
 // slot p & (capacity - 1) and sequence 4p stay consistent); every comparison is of
 // differences.
 import { deserialize, serialize } from 'node:v8';
-import { invalidArgType, invalidArgValue, outOfRange, shmkitError, type CodedError } from './errors.js';
-import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
-import { LIVENESS_MS, ME, ownerDead, takenOverError } from './ownership.js';
-import { native } from './native.js';
-import { SharedMemory } from './shared-memory.js';
-import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, type CreateTyped, payloadView } from './typed-segment.js';
-import { decodeUtf8, encoder } from './utf8.js';
-import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
-import { SPINS, sleepAsync, sleepSync, startWait, type Sleep } from './wait.js';
+import { invalidArgType, invalidArgValue, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
+import { type AcquireAsyncOptions, type AcquireOptions } from '../sync/lock.js';
+import { LIVENESS_MS, ME, ownerDead, takenOverError } from '../core/ownership.js';
+import { native } from '../core/native.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { SharedObject } from '../core/shared-object.js';
+import { built, createTyped, openTyped, type CreateTyped, payloadView } from '../core/header.js';
+import { decodeUtf8, encoder } from '../core/utf8.js';
+import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from '../core/validate.js';
+import { SPINS, sleepAsync, sleepSync, startWait, type Sleep } from '../core/wait.js';
 
 export const HEAD = 0;
 export const TAIL = 16;

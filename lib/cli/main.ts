@@ -9,21 +9,21 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
-import { native } from './native.js';
-import { NamedSemaphore } from './named-semaphore.js';
-import { ShareableList } from './shareable-list.js';
-import { SharedMemory } from './shared-memory.js';
-import { BROKEN, COUNT, GEN, PARTIES } from './barrier.js';
-import { SEQ as CONDITION_SEQ } from './condition.js';
-import { LEVEL, WAITERS } from './lock.js';
-import { OWNER_MASK, ownerAlive } from './ownership.js';
-import { CREATOR, CREATOR_CLOSED, DUPLEX, OPENER, OPENER_CLOSED } from './pipe.js';
-import { CAPACITY, DATA_SIZE, ENDED, ringSize } from './queue.js';
-import { VALUE as SEMAPHORE_VALUE } from './semaphore.js';
-import { ELEMENTS_BYTE } from './shared-array.js';
-import { FORMAT_VERSION, HEADER_SIZE, KIND, MAGIC, readHeader } from './typed-segment.js';
-import { LOCK_BYTE } from './value.js';
-import { typeFromCode } from './value-types.js';
+import { native } from '../core/native.js';
+import { NamedSemaphore } from '../sync/named-semaphore.js';
+import { ShareableList } from '../data/shareable-list.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { BROKEN, COUNT, GEN, PARTIES } from '../sync/barrier.js';
+import { SEQ as CONDITION_SEQ } from '../sync/condition.js';
+import { LEVEL, WAITERS } from '../sync/lock.js';
+import { OWNER_MASK, ownerAlive } from '../core/ownership.js';
+import { CREATOR, CREATOR_CLOSED, DUPLEX, OPENER, OPENER_CLOSED } from '../channels/pipe.js';
+import { CAPACITY, DATA_SIZE, ENDED, ringSize } from '../channels/queue.js';
+import { VALUE as SEMAPHORE_VALUE } from '../sync/semaphore.js';
+import { ELEMENTS_BYTE } from '../data/shared-array.js';
+import { FORMAT_VERSION, HEADER_SIZE, KIND, MAGIC, readHeader } from '../core/header.js';
+import { LOCK_BYTE } from '../data/value.js';
+import { typeFromCode } from '../data/value-types.js';
 
 const USAGE = `usage: shmkit <command> [options]
 

@@ -1,6 +1,6 @@
 // The element types of Value and SharedArray, with Python's typecodes as aliases. The
 // numeric codes are stored in segment headers (docs/memory-layout.md): never renumber.
-import { invalidArgType, invalidArgValue, outOfRange } from './errors.js';
+import { invalidArgType, invalidArgValue, outOfRange } from '../core/errors.js';
 
 export type ValueType =
   | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64'

@@ -11,14 +11,14 @@
 //     holder costs the next acquirer at most about LIVENESS_MS.
 // Layout (8 bytes, all zero when unlocked): int32 state, int32 recursion count (RLock;
 // written only by the owner; 0 in a Lock).
-import { lockError, invalidArgType } from './errors.js';
-import { native } from './native.js';
-import { LIVENESS_MS, ME, OWNER_MASK, takeOver } from './ownership.js';
-import { SharedMemory } from './shared-memory.js';
-import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName, payloadView } from './typed-segment.js';
-import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
-import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
+import { lockError, invalidArgType } from '../core/errors.js';
+import { native } from '../core/native.js';
+import { LIVENESS_MS, ME, OWNER_MASK, takeOver } from '../core/ownership.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { SharedObject } from '../core/shared-object.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName, payloadView } from '../core/header.js';
+import { validateAsyncOptions, validateOptions, validateTimeout } from '../core/validate.js';
+import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
 
 export const WAITERS = 1 << 31;
 /** RLock: the word after the state holds the recursion level. */

@@ -6,12 +6,12 @@
 //   0   8 bytes  its Lock (lock.ts)
 //   8   length elements of the type, native little-endian
 import { constants as bufferConstants } from 'node:buffer';
-import { invalidArgType, outOfRange } from './errors.js';
-import { Lock } from './lock.js';
-import { SharedMemory } from './shared-memory.js';
-import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from './typed-segment.js';
-import { validateInteger, validateOptions } from './validate.js';
+import { invalidArgType, outOfRange } from '../core/errors.js';
+import { Lock } from '../sync/lock.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { SharedObject } from '../core/shared-object.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
+import { validateInteger, validateOptions } from '../core/validate.js';
 import { resolveType, toStored, typeFromCode, type TypeCode, type TypeInfo, type ValueType } from './value-types.js';
 
 /** Where the elements start: after the array's 8-byte Lock. */

@@ -9,14 +9,14 @@
 // A semaphore has no owner, so a process that dies after acquiring leaves the value
 // one lower, as with POSIX and Python semaphores; waiters are not stuck on a dead
 // process, only on the count.
-import { invalidArgType, outOfRange, shmkitError } from './errors.js';
+import { invalidArgType, outOfRange, shmkitError } from '../core/errors.js';
 import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
-import { native } from './native.js';
-import { SharedMemory } from './shared-memory.js';
-import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName, payloadView } from './typed-segment.js';
-import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
-import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
+import { native } from '../core/native.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { SharedObject } from '../core/shared-object.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName, payloadView } from '../core/header.js';
+import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from '../core/validate.js';
+import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
 
 export const VALUE = 0;
 const WAITERS = 1;

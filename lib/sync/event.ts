@@ -2,12 +2,12 @@
 //
 // Layout (8 bytes, 8-aligned; zero is a cleared event): int32 flag (0 or 1), int32 reserved.
 import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
-import { native } from './native.js';
-import { SharedMemory } from './shared-memory.js';
-import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from './typed-segment.js';
-import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
-import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
+import { native } from '../core/native.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { SharedObject } from '../core/shared-object.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
+import { validateAsyncOptions, validateOptions, validateTimeout } from '../core/validate.js';
+import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
 
 const construct = Symbol('Event.construct');
 

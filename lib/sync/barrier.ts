@@ -14,15 +14,15 @@
 // arrived, and the one running the action, is still alive: a party killed inside wait()
 // or inside the action breaks the barrier, as Python's abort() does, so the others get
 // ERR_SHMKIT_BROKEN_BARRIER instead of waiting forever.
-import { invalidArgType, outOfRange, shmkitError, type CodedError } from './errors.js';
+import { invalidArgType, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
 import { Lock, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
-import { LIVENESS_MS, ME, ownerDead } from './ownership.js';
-import { native } from './native.js';
-import { SharedMemory } from './shared-memory.js';
-import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from './typed-segment.js';
-import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
-import { sleepAsync, sleepSync, spinWhile, type Sleep } from './wait.js';
+import { LIVENESS_MS, ME, ownerDead } from '../core/ownership.js';
+import { native } from '../core/native.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { SharedObject } from '../core/shared-object.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
+import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from '../core/validate.js';
+import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
 
 export const COUNT = 2;
 export const GEN = 3;

@@ -18,10 +18,10 @@
 // creation: every later read is bounded by those checked numbers, whatever another
 // process writes into the segment. Formats and codes change with the values, so they
 // are read on every access.
-import { closedError, invalidArgType, invalidArgValue, kindError, outOfRange, type CodedError } from './errors.js';
-import { SharedMemory } from './shared-memory.js';
-import { decodeUtf8, encoder } from './utf8.js';
-import { validateOptions } from './validate.js';
+import { closedError, invalidArgType, invalidArgValue, kindError, outOfRange, type CodedError } from '../core/errors.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { decodeUtf8, encoder } from '../core/utf8.js';
+import { validateOptions } from '../core/validate.js';
 
 /** What a ShareableList item is in JavaScript. */
 export type ShareableValue = number | bigint | boolean | string | Uint8Array | null;

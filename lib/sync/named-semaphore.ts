@@ -2,13 +2,13 @@
 // not shmkit — C code, Python through ctypes or posix_ipc — share it by name. Slower than
 // shmkit's Semaphore (every operation is a system call) and without crash recovery; use
 // it for that interoperability.
-import { closedError, fromNative } from './errors.js';
-import { forget, semaphoreKey } from './exit-cleanup.js';
+import { closedError, fromNative } from '../core/errors.js';
+import { forget, semaphoreKey } from '../core/exit-cleanup.js';
 import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
-import { canonicalName, identityOf, osName, randomName } from './names.js';
-import { native, type NativeSemaphore } from './native.js';
-import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from './validate.js';
-import { startNative } from './wait.js';
+import { canonicalName, identityOf, osName, randomName } from '../core/names.js';
+import { native, type NativeSemaphore } from '../core/native.js';
+import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from '../core/validate.js';
+import { startNative } from '../core/wait.js';
 
 /** Options of {@link NamedSemaphore.create}. */
 export interface NamedSemaphoreOptions {

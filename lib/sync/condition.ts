@@ -8,14 +8,14 @@
 // the sequence is unchanged; notify(n) increments it and wakes n sleepers. A waiter
 // holds nothing while asleep, so a process killed there costs the others nothing; one
 // killed while it holds the lock is handled by the lock's own recovery.
-import { invalidArgType, invalidArgValue, lockError } from './errors.js';
+import { invalidArgType, invalidArgValue, lockError } from '../core/errors.js';
 import { Lock, RLock, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
-import { native } from './native.js';
-import { SharedMemory } from './shared-memory.js';
-import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from './typed-segment.js';
-import { validateAsyncOptions, validateOptions, validateTimeout } from './validate.js';
-import { startWait } from './wait.js';
+import { native } from '../core/native.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { SharedObject } from '../core/shared-object.js';
+import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
+import { validateAsyncOptions, validateOptions, validateTimeout } from '../core/validate.js';
+import { startWait } from '../core/wait.js';
 
 export const SEQ = 2;
 const TYPE_RLOCK = 0; // the element-type field of the header says which lock

@@ -15,14 +15,14 @@
 // A receiver that has waited a while checks the other end: closed, or its thread gone,
 // with nothing left to read, is the end of the stream (`ERR_SHMKIT_PIPE_CLOSED`, Python's
 // EOFError), never a hang. Sending to an end that is gone is the same error (BrokenPipe).
-import { outOfRange, shmkitError, type CodedError } from './errors.js';
-import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
-import { LIVENESS_MS, ME, ownerAlive, ownerDead } from './ownership.js';
+import { outOfRange, shmkitError, type CodedError } from '../core/errors.js';
+import { type AcquireAsyncOptions, type AcquireOptions } from '../sync/lock.js';
+import { LIVENESS_MS, ME, ownerAlive, ownerDead } from '../core/ownership.js';
 import { initRing, MAX_RING_BYTES, Queue, ringBytes, type QueueMessage } from './queue.js';
-import { SharedMemory } from './shared-memory.js';
-import { SharedObject } from './shared-object.js';
-import { built, createTyped, openTyped, type CreateTyped, payloadView, HEADER_SIZE } from './typed-segment.js';
-import { validateAsyncOptions, validateBoolean, validateInteger, validateOptions, validateSignal, validateTimeout } from './validate.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { SharedObject } from '../core/shared-object.js';
+import { built, createTyped, openTyped, type CreateTyped, payloadView, HEADER_SIZE } from '../core/header.js';
+import { validateAsyncOptions, validateBoolean, validateInteger, validateOptions, validateSignal, validateTimeout } from '../core/validate.js';
 
 export const CREATOR = 0;
 export const OPENER = 1;
