@@ -4,7 +4,8 @@
  * @packageDocumentation
  */
 export { SharedMemory, type CreateOptions, type OpenOptions } from './core/shared-memory.js';
-export { Lock, RLock, type LockOptions, type AcquireOptions, type AcquireAsyncOptions } from './sync/lock.js';
+export { Lock, RLock, type LockOptions } from './sync/lock.js';
+export type { AcquireOptions, AcquireAsyncOptions } from './core/validate.js';
 export { Semaphore, BoundedSemaphore, type SemaphoreOptions } from './sync/semaphore.js';
 export { Event } from './sync/event.js';
 export { NamedSemaphore, type NamedSemaphoreOptions } from './sync/named-semaphore.js';

@@ -1,5 +1,5 @@
 // Node-API glue: turns the platform interface (shmkit.h) into the small object the
-// TypeScript layer drives (lib/native.ts declares its shape). Platform-neutral.
+// TypeScript layer drives (lib/core/native.ts declares its shape). Platform-neutral.
 //
 // Lifetime of a mapping. A Region owns the mapping and is shared (std::shared_ptr) by
 // the Segment object and by every external ArrayBuffer handed out over it, so garbage
@@ -24,7 +24,7 @@ void ThrowCoded(Napi::Env env, Napi::Error error, const char* code) {
   error.ThrowAsJavaScriptException();
 }
 
-// lib/errors.ts turns this into a Node system error (code name, libuv errno, message),
+// lib/core/errors.ts turns this into a Node system error (code name, libuv errno, message),
 // because only JavaScript can reach Node's own table of error names and messages.
 void ThrowOsError(Napi::Env env, const OsError& err, const std::string& name) {
   Napi::Error error = Napi::Error::New(env, std::string(err.syscall) + " failed for '" + name +

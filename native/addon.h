@@ -34,7 +34,7 @@ struct AddonData {
 // Throws a TypeError/RangeError with a Node-style `code`.
 void ThrowCoded(Napi::Env env, Napi::Error error, const char* code);
 
-// Throws the plain error lib/errors.ts turns into a Node system error.
+// Throws the plain error lib/core/errors.ts turns into a Node system error.
 void ThrowOsError(Napi::Env env, const OsError& err, const std::string& name);
 
 // Checks a name that the OS will see; throws and returns false if it is not valid.

@@ -1,5 +1,5 @@
 // Node-API glue for named OS semaphores (platform-neutral; the OS calls are in
-// native/unix/semaphore.cc). lib/named-semaphore.ts is the caller.
+// native/unix/semaphore.cc). lib/sync/named-semaphore.ts is the caller.
 //
 // An OS semaphore cannot be waited on from an event loop, so an async acquire is a
 // thread of its own (not a libuv threadpool thread) asleep in the OS wait, in slices of

@@ -1,6 +1,6 @@
 // Node-API glue for cross-process waiting (platform-neutral): the blocking wait and
-// notify, the async wait, and the owner ids crash-safe locks record. lib/wait.ts and
-// lib/lock.ts are the callers; they validate first, this checks again.
+// notify, the async wait, and the owner ids crash-safe locks record. lib/core/wait.ts and
+// lib/sync/lock.ts are the callers; they validate first, this checks again.
 #include <cmath>
 #include <cstdint>
 #include <limits>

@@ -16,13 +16,14 @@
 // with nothing left to read, is the end of the stream (`ERR_SHMKIT_PIPE_CLOSED`, Python's
 // EOFError), never a hang. Sending to an end that is gone is the same error (BrokenPipe).
 import { outOfRange, shmkitError, type CodedError } from '../core/errors.js';
-import { type AcquireAsyncOptions, type AcquireOptions } from '../sync/lock.js';
 import { LIVENESS_MS, ME, ownerAlive, ownerDead } from '../core/ownership.js';
 import { initRing, MAX_RING_BYTES, Queue, ringBytes, type QueueMessage } from './queue.js';
 import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, type CreateTyped, payloadView, HEADER_SIZE } from '../core/header.js';
-import { validateAsyncOptions, validateBoolean, validateInteger, validateOptions, validateSignal, validateTimeout } from '../core/validate.js';
+import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateBoolean, validateInteger, validateOptions, validateSignal } from '../core/validate.js';
+import { checkConstruct, CONSTRUCT } from '../core/construct.js';
+import { registerKind } from '../core/kinds.js';
 
 export const CREATOR = 0;
 export const OPENER = 1;
@@ -42,7 +43,6 @@ export interface PipeOptions extends CreateTyped {
   maxMessageSize?: number | undefined;
 }
 
-const construct = Symbol('Pipe.construct');
 
 const gone = (caller: Function): CodedError =>
   shmkitError('The other end of the pipe has closed, or its process has died', 'ERR_SHMKIT_PIPE_CLOSED', caller);
@@ -61,9 +61,9 @@ export class Pipe extends SharedObject {
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, creator: boolean) {
-    if (token !== construct) throw new TypeError('Pipe cannot be constructed directly: use Pipe.create() or Pipe.open()');
+    checkConstruct(token, new.target); // before the arguments are used
     const control = new Int32Array(payloadView(shm, CONTROL));
-    super(shm, true, control);
+    super(token, shm, true, control);
     this.#creator = creator;
     this.#duplex = control[DUPLEX] === 1;
     const ring = control[RING]!;
@@ -90,7 +90,7 @@ export class Pipe extends SharedObject {
       control[RING] = ring;
       for (let r = 0; r < rings; r++) initRing(area, CONTROL + r * ring, capacity, size, 0);
     });
-    return built(shm, () => new Pipe(construct, shm, true));
+    return built(shm, () => new Pipe(CONSTRUCT, shm, true));
   }
 
   /**
@@ -115,7 +115,7 @@ export class Pipe extends SharedObject {
         }
         if (Atomics.compareExchange(control, OPENER, holder, ME) === holder) break;
       }
-      return new Pipe(construct, shm, false);
+      return new Pipe(CONSTRUCT, shm, false);
     } catch (error) {
       shm.close();
       throw error;
@@ -184,7 +184,7 @@ export class Pipe extends SharedObject {
    */
   poll(options?: AcquireOptions): boolean {
     const inbox = this.#receiver(this.poll);
-    const timeout = options === undefined ? 0 : validateTimeout(validateOptions(options, 'options', this.poll).timeout, this.poll);
+    const timeout = timeoutOption(options, this.poll, 0);
     const deadline = performance.now() + timeout;
     for (;;) {
       if (!inbox.empty || inbox.ended || this.#peerClosed()) return true;
@@ -268,3 +268,11 @@ export class Pipe extends SharedObject {
     return (error as CodedError).code === 'ERR_SHMKIT_QUEUE_ENDED' ? gone(caller) : error;
   }
 }
+
+registerKind(Pipe, {
+  code: 11,
+  inspect: ({ words }) => ({
+    creatorEnd: words[CREATOR], openerEnd: words[OPENER], creatorClosed: words[CREATOR_CLOSED] !== 0,
+    openerClosed: words[OPENER_CLOSED] !== 0, duplex: words[DUPLEX] !== 0,
+  }),
+});

@@ -42,15 +42,16 @@
 // differences.
 import { deserialize, serialize } from 'node:v8';
 import { invalidArgType, invalidArgValue, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
-import { type AcquireAsyncOptions, type AcquireOptions } from '../sync/lock.js';
 import { LIVENESS_MS, ME, ownerDead, takenOverError } from '../core/ownership.js';
 import { native } from '../core/native.js';
 import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, type CreateTyped, payloadView } from '../core/header.js';
 import { decodeUtf8, encoder } from '../core/utf8.js';
-import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from '../core/validate.js';
+import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateInteger, validateOptions } from '../core/validate.js';
 import { SPINS, sleepAsync, sleepSync, startWait, type Sleep } from '../core/wait.js';
+import { checkConstruct, CONSTRUCT } from '../core/construct.js';
+import { registerKind } from '../core/kinds.js';
 
 export const HEAD = 0;
 export const TAIL = 16;
@@ -99,7 +100,6 @@ export interface QueueOptions extends CreateTyped {
   codec?: QueueCodec | undefined;
 }
 
-const construct = Symbol('Queue.construct');
 
 function endedError(caller: Function): CodedError {
   return shmkitError('The queue has ended: no more messages will come', 'ERR_SHMKIT_QUEUE_ENDED', caller);
@@ -131,9 +131,9 @@ export class Queue extends SharedObject {
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, area: ArrayBuffer, owns = true) {
-    if (token !== construct) throw new TypeError('Queue cannot be constructed directly: use Queue.create() or Queue.open()');
+    checkConstruct(token, new.target); // before the arguments are used
     const w = new Int32Array(area, 0, area.byteLength >> 2);
-    super(shm, owns, w);
+    super(token, shm, owns, w);
     this.#capacity = w[CAPACITY]!;
     this.#maxMessageSize = w[DATA_SIZE]!;
     this.#codec = CODECS[w[CODEC]!] ?? 'auto';
@@ -157,18 +157,18 @@ export class Queue extends SharedObject {
     }
     const shm = createTyped(opts, { kind: 'Queue', payloadLength: payload, elementType: codec, elementCount: capacity },
       (area) => initRing(area, 0, capacity, size, codec));
-    return built(shm, () => new Queue(construct, shm, payloadView(shm, payload)));
+    return built(shm, () => new Queue(CONSTRUCT, shm, payloadView(shm, payload)));
   }
 
   /** @internal A ring inside another object's segment (Pipe); the segment is not its to close. */
   static within(shm: SharedMemory, area: ArrayBuffer): Queue {
-    return new Queue(construct, shm, area, false);
+    return new Queue(CONSTRUCT, shm, area, false);
   }
 
   /** Opens a named queue. */
   static open(name: string): Queue {
     const { shm, header } = openTyped(name, 'Queue', Queue.open);
-    return new Queue(construct, shm, payloadView(shm, header.payloadLength));
+    return new Queue(CONSTRUCT, shm, payloadView(shm, header.payloadLength));
   }
 
   /** About how many messages are in the queue (exact when nobody is mid-operation). */
@@ -216,7 +216,7 @@ export class Queue extends SharedObject {
   /** Puts a message, waiting (blocking) up to `timeout` ms for room. Returns whether it did. */
   put(message: QueueMessage, options?: AcquireOptions): boolean {
     const w = this.openWords(this.put);
-    const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.put).timeout, this.put);
+    const timeout = timeoutOption(options, this.put);
     const [kind, bytes] = this.#encode(message, this.put);
     if (Atomics.load(w, ENDED) === 0 && this.#put(w, kind, bytes)) return true;
     return sleepSync(this.#putting(kind, bytes, timeout, this.put));
@@ -249,7 +249,7 @@ export class Queue extends SharedObject {
    */
   get(options?: AcquireOptions): QueueMessage | undefined {
     const w = this.openWords(this.get);
-    const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.get).timeout, this.get);
+    const timeout = timeoutOption(options, this.get);
     const got = this.#get(w);
     return got !== NONE ? got : sleepSync(this.#getting(timeout, this.get));
   }
@@ -577,3 +577,8 @@ function isDetached(buffer: ArrayBufferLike): boolean {
 }
 const sizeGetter = Object.getOwnPropertyDescriptor(Queue.prototype, 'size')!.get!;
 const endedGetter = Object.getOwnPropertyDescriptor(Queue.prototype, 'ended')!.get!;
+
+registerKind(Queue, {
+  code: 10,
+  inspect: ({ words }) => ({ size: ringSize(words), capacity: words[CAPACITY], maxMessageSize: words[DATA_SIZE], ended: words[ENDED] !== 0 }),
+});

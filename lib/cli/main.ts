@@ -9,21 +9,11 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
+import { FORMAT_VERSION, HEADER_SIZE, MAGIC, readHeader } from '../core/header.js';
+import { kindOfCode } from '../core/kinds.js';
 import { native } from '../core/native.js';
-import { NamedSemaphore } from '../sync/named-semaphore.js';
-import { ShareableList } from '../data/shareable-list.js';
-import { SharedMemory } from '../core/shared-memory.js';
-import { BROKEN, COUNT, GEN, PARTIES } from '../sync/barrier.js';
-import { SEQ as CONDITION_SEQ } from '../sync/condition.js';
-import { LEVEL, WAITERS } from '../sync/lock.js';
-import { OWNER_MASK, ownerAlive } from '../core/ownership.js';
-import { CREATOR, CREATOR_CLOSED, DUPLEX, OPENER, OPENER_CLOSED } from '../channels/pipe.js';
-import { CAPACITY, DATA_SIZE, ENDED, ringSize } from '../channels/queue.js';
-import { VALUE as SEMAPHORE_VALUE } from '../sync/semaphore.js';
-import { ELEMENTS_BYTE } from '../data/shared-array.js';
-import { FORMAT_VERSION, HEADER_SIZE, KIND, MAGIC, readHeader } from '../core/header.js';
-import { LOCK_BYTE } from '../data/value.js';
-import { typeFromCode } from '../data/value-types.js';
+// The package's entry point loads every family, and each registers its kinds.
+import { NamedSemaphore, ShareableList, SharedMemory } from '../index.js';
 
 const USAGE = `usage: shmkit <command> [options]
 
@@ -49,9 +39,6 @@ class UsageError extends Error {}
 
 /** How much of a payload `inspect` reads: a Queue's control words, a SharedArray's first elements. */
 const PAYLOAD_SHOWN = 256;
-const SHOWN_ELEMENTS = 16;
-
-const KIND_NAMES = Object.fromEntries(Object.entries(KIND).map(([name, n]) => [n, name])) as Record<number, string>;
 
 /** One entry of `ls`. */
 interface Entry {
@@ -77,6 +64,7 @@ function pidAlive(pid: number): boolean {
 /** What `ls` and `inspect` make of a typed header. */
 interface Header {
   kind: string;
+  code: number;
   elementType: number;
   count: number;
   payloadLength: number;
@@ -90,8 +78,8 @@ interface Header {
 function typedHeader(bytes: Uint8Array): Header | undefined {
   if (bytes.byteLength < HEADER_SIZE) return undefined;
   const h = readHeader(new DataView(aligned(bytes).buffer, 0, HEADER_SIZE));
-  const kind = KIND_NAMES[h.kind];
-  // A creator writes every field, then the magic last (typed-segment.ts). One killed in
+  const kind = kindOfCode(h.kind)?.name;
+  // A creator writes every field, then the magic last (core/header.ts). One killed in
   // between leaves a header without its magic: an object that never became complete,
   // which gc may collect once that creator is dead.
   const incomplete = h.magic === 0 && h.version === FORMAT_VERSION && kind !== undefined &&
@@ -99,6 +87,7 @@ function typedHeader(bytes: Uint8Array): Header | undefined {
   if (h.magic !== MAGIC && !incomplete) return undefined;
   return {
     kind: incomplete ? `${kind} (incomplete)` : kind ?? `unknown kind ${h.kind}`,
+    code: h.kind,
     elementType: h.elementType,
     payloadLength: h.payloadLength,
     count: h.elementCount,
@@ -215,7 +204,11 @@ function inspect(name: string): Record<string, unknown> {
     if (header === undefined) return { name, kind: 'SharedMemory', size: shm.size, ...asList(name) };
     const out = { name, kind: header.kind, size: shm.size, creatorPid: header.creatorPid, creatorAlive: pidAlive(header.creatorPid) };
     if (header.kind.endsWith('(incomplete)')) return out;
-    return { ...out, ...payload(header, bytes.subarray(HEADER_SIZE, HEADER_SIZE + Math.min(header.payloadLength, PAYLOAD_SHOWN))) };
+    const kind = kindOfCode(header.code);
+    if (kind === undefined) return out;
+    const shown = bytes.subarray(HEADER_SIZE, HEADER_SIZE + Math.min(header.payloadLength, PAYLOAD_SHOWN));
+    const words = new Int32Array(shown.buffer, shown.byteOffset, shown.byteLength >> 2);
+    return { ...out, ...kind.inspect({ bytes: shown, words, elementType: header.elementType, elementCount: header.count }) };
   } finally {
     shm.close();
   }
@@ -235,50 +228,8 @@ function asList(name: string): Record<string, unknown> {
   }
 }
 
-function prefixed(prefix: string, fields: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [`${prefix}${k[0]!.toUpperCase()}${k.slice(1)}`, v]));
-}
 
-function lockState(word: number): Record<string, unknown> {
-  if (word === 0) return { locked: false };
-  const owner = word & OWNER_MASK;
-  return { locked: true, ownerId: owner, ownerAlive: ownerAlive(owner), waiters: (word & WAITERS) !== 0 };
-}
 
-/** The payload's fields worth showing, read with each kind's own layout constants. */
-function payload(header: Header, bytes: Uint8Array): Record<string, unknown> {
-  const w = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
-  switch (header.kind) {
-    case 'Lock':
-      return lockState(w[0]!);
-    case 'RLock':
-      return { ...lockState(w[0]!), level: w[LEVEL] };
-    case 'Value':
-    case 'SharedArray': {
-      const type = typeFromCode(header.elementType);
-      if (type === undefined) return { elementType: header.elementType };
-      const [start, n] = header.kind === 'Value' ? [0, 1] : [ELEMENTS_BYTE, Math.min(header.count, SHOWN_ELEMENTS)];
-      const values = [...new type.Array(bytes.buffer as ArrayBuffer, bytes.byteOffset + start, n)].map((x) => (type.name === 'bool' ? x !== 0 : x));
-      return header.kind === 'Value' ? { type: type.name, value: values[0], ...prefixed('lock', lockState(w[LOCK_BYTE >> 2]!)) }
-        : { type: type.name, length: header.count, first: values };
-    }
-    case 'Semaphore':
-    case 'BoundedSemaphore':
-      return { value: w[SEMAPHORE_VALUE] };
-    case 'Event':
-      return { set: w[0] !== 0 };
-    case 'Condition':
-      return { ...lockState(w[0]!), notifications: w[CONDITION_SEQ] };
-    case 'Barrier':
-      return { parties: w[PARTIES], waiting: w[COUNT], broken: w[BROKEN] !== 0, generation: w[GEN] };
-    case 'Queue':
-      return { size: ringSize(w), capacity: w[CAPACITY], maxMessageSize: w[DATA_SIZE], ended: w[ENDED] !== 0 };
-    case 'Pipe':
-      return { creatorEnd: w[CREATOR], openerEnd: w[OPENER], creatorClosed: w[CREATOR_CLOSED] !== 0, openerClosed: w[OPENER_CLOSED] !== 0, duplex: w[DUPLEX] !== 0 };
-    default:
-      return {};
-  }
-}
 
 /**
  * gc: removes every shmkit object (a complete typed object, or a segment never given its

@@ -3,7 +3,7 @@
 //
 //   0   u32  magic 0x4B4D4853 ("SHMK"), stored last: the object is complete once it reads so
 //   4   u16  format version (1)
-//   6   u16  kind (KIND below)
+//   6   u16  kind (the registry's number: kinds.ts)
 //   8   u32  payload offset (64)
 //   12  u32  element type (value-types.ts; 0 if the kind has none)
 //   16  u64  payload length in bytes
@@ -15,18 +15,15 @@
 // Every payload is valid when all zeros except for what its creator writes before the
 // magic, so `open` racing `create` waits for the magic and then sees a whole object.
 import { invalidArgType, kindError, outOfRange, shmkitError } from './errors.js';
+import { kindNamed, kindOfCode } from './kinds.js';
 import { createSegment, SharedMemory } from './shared-memory.js';
 
 export const MAGIC = 0x4b4d4853;
 export const FORMAT_VERSION = 2;
 export const HEADER_SIZE = 64;
 
-/** Kinds of typed segment. Numbers are part of the on-memory format: never reuse one. */
-export const KIND = {
-  Lock: 1, Value: 2, SharedArray: 3, RLock: 4, Semaphore: 5, BoundedSemaphore: 6, Event: 7, Condition: 8,
-  Barrier: 9, Queue: 10, Pipe: 11,
-} as const;
-export type KindName = keyof typeof KIND;
+/** A registered kind's name (kinds.ts): the name of its class. */
+export type KindName = string;
 
 /** How long `open` waits for a segment that exists but is not yet complete. */
 const COMPLETE_WITHIN_MS = 500;
@@ -60,7 +57,7 @@ export function createTyped(options: CreateTyped, header: Header, init: (payload
   }, (view) => {
     const h = new DataView(view(0, HEADER_SIZE));
     h.setUint16(4, FORMAT_VERSION, true);
-    h.setUint16(6, KIND[header.kind], true);
+    h.setUint16(6, kindNamed(header.kind).code, true);
     h.setUint32(8, HEADER_SIZE, true);
     h.setUint32(12, header.elementType, true);
     h.setBigUint64(16, BigInt(header.payloadLength), true);
@@ -133,8 +130,8 @@ export function openTyped(name: string, kind: KindName, caller: Function): { shm
           if (version !== FORMAT_VERSION) {
             throw kindError(`'${shm.name}' has shmkit format version ${version}; this shmkit reads version ${FORMAT_VERSION}`, caller);
           }
-          if (found !== KIND[kind]) {
-            const foundName = Object.entries(KIND).find(([, k]) => k === found)?.[0] ?? `kind ${found}`;
+          if (found !== kindNamed(kind).code) {
+            const foundName = kindOfCode(found)?.name ?? `kind ${found}`;
             throw kindError(`'${shm.name}' is a shmkit ${foundName}, not a ${kind}`, caller);
           }
           if (offset !== HEADER_SIZE || HEADER_SIZE + payloadLength > shm.size) {

@@ -8,6 +8,7 @@ import { forget, segmentKey, unlinkOnExit } from './exit-cleanup.js';
 import { canonicalName, osName, randomName, stillNames } from './names.js';
 import { native, type NativeSegment } from './native.js';
 import { validateBoolean, validateInteger, validateOptions } from './validate.js';
+import { checkConstruct, CONSTRUCT } from './construct.js';
 
 /** Options of {@link SharedMemory.create}. */
 export interface CreateOptions {
@@ -37,7 +38,6 @@ export interface OpenOptions {
 /** The largest size accepted: every integer a JavaScript number holds exactly. */
 const MAX_SIZE = Number.MAX_SAFE_INTEGER;
 const DEFAULT_MODE = 0o600;
-const construct = Symbol('SharedMemory.construct');
 
 /**
  * A named shared memory segment that unrelated processes attach to by name.
@@ -75,9 +75,7 @@ export class SharedMemory implements Disposable {
 
   /** @internal Use {@link SharedMemory.create} or {@link SharedMemory.open}. */
   constructor(token: symbol, name: string, segment: NativeSegment) {
-    if (token !== construct) {
-      throw new TypeError('SharedMemory cannot be constructed directly: use SharedMemory.create() or SharedMemory.open()');
-    }
+    checkConstruct(token, new.target);
     this.#name = name;
     this.#segment = segment;
     this.#size = segment.size;
@@ -98,7 +96,7 @@ export class SharedMemory implements Disposable {
    * segment before its name appears (typed objects write their header).
    */
   static fromNative(name: string, segment: NativeSegment, views: ArrayBuffer[] = []): SharedMemory {
-    const shm = new SharedMemory(construct, name, segment);
+    const shm = new SharedMemory(CONSTRUCT, name, segment);
     shm.#kept = views;
     return shm;
   }
@@ -109,7 +107,7 @@ export class SharedMemory implements Disposable {
     const opts = validateOptions(options, 'options', SharedMemory.open);
     const readOnly = validateBoolean(opts.readOnly, 'options.readOnly', SharedMemory.open);
     try {
-      return new SharedMemory(construct, bare, native.open(bare, readOnly));
+      return new SharedMemory(CONSTRUCT, bare, native.open(bare, readOnly));
     } catch (error) {
       throw fromNative(error, osName(bare), SharedMemory.open);
     }

@@ -1,6 +1,7 @@
 // What every typed object (Lock, Value, SharedArray, …) shares: it lives either in a
 // named segment of its own, which it owns, or at an offset inside a SharedMemory the
 // caller owns (`X.at(shm, byteOffset)`), and it has close/unlink/dispose.
+import { checkConstruct } from './construct.js';
 import { closedError } from './errors.js';
 import { mustBeOwner } from './ownership.js';
 import { SharedMemory } from './shared-memory.js';
@@ -25,7 +26,9 @@ export abstract class SharedObject implements Disposable {
     return this.#name;
   }
 
-  protected constructor(shm: SharedMemory, owns: boolean, words?: Int32Array) {
+  /** `token` is CONSTRUCT (construct.ts): only the subclasses' factories can build one. */
+  protected constructor(token: symbol, shm: SharedMemory, owns: boolean, words?: Int32Array) {
+    checkConstruct(token, new.target);
     mustBeOwner(new.target); // every claim these objects make records this thread's id
     this.#name = shm.name;
     this.#shm = shm;

@@ -39,6 +39,25 @@ export function validateSignal(value: unknown, caller: Function): AbortSignal | 
   return value;
 }
 
+/** Options of every blocking wait (`acquire`, `wait`, `put`, `get`, …). */
+export interface AcquireOptions {
+  /** Give up after this many milliseconds (default: wait as long as it takes). */
+  timeout?: number | undefined;
+}
+
+/** Options of every async wait (`acquireAsync`, `waitAsync`, `putAsync`, …). */
+export interface AcquireAsyncOptions extends AcquireOptions {
+  /** Aborting it rejects the pending call with `signal.reason`. */
+  signal?: AbortSignal | undefined;
+}
+
+/** The options of every blocking wait, checked: its `timeout`, falling back to `defaultTimeout`. */
+export function timeoutOption(options: unknown, caller: Function, defaultTimeout = Infinity): number {
+  if (options === undefined) return defaultTimeout;
+  const { timeout } = validateOptions(options, 'options', caller);
+  return timeout === undefined ? defaultTimeout : validateTimeout(timeout, caller);
+}
+
 /**
  * The options of every async wait, checked: `{ timeout, signal }`, the time-out falling
  * back to `defaultTimeout`. Rejects at once (with the signal's reason) if already aborted.

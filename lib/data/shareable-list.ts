@@ -22,6 +22,7 @@ import { closedError, invalidArgType, invalidArgValue, kindError, outOfRange, ty
 import { SharedMemory } from '../core/shared-memory.js';
 import { decodeUtf8, encoder } from '../core/utf8.js';
 import { validateOptions } from '../core/validate.js';
+import { checkConstruct, CONSTRUCT } from '../core/construct.js';
 
 /** What a ShareableList item is in JavaScript. */
 export type ShareableValue = number | bigint | boolean | string | Uint8Array | null;
@@ -72,7 +73,6 @@ const CODE_NONE = 3;
 type Kind = 'int' | 'float' | 'bool' | 'none' | 'str' | 'bytes';
 
 const tagged = new WeakSet<object>();
-const construct = Symbol('ShareableList.construct');
 
 function tag(kind: 'int' | 'float', value: number | bigint): TaggedNumber {
   const t = Object.freeze({ kind, value });
@@ -134,7 +134,7 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, length: number, offsets: number[], policy: TrailingNulPolicy) {
-    if (token !== construct) throw new TypeError('ShareableList cannot be constructed directly: use ShareableList.create() or ShareableList.open()');
+    checkConstruct(token, new.target);
     this.#shm = shm;
     this.#length = length;
     this.#policy = policy;
@@ -188,7 +188,7 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
       const view = new DataView(shm.buffer);
       view.setBigInt64(0, BigInt(n), true);
       offsets.forEach((o, i) => view.setBigInt64(8 + 8 * i, BigInt(o), true));
-      const list = new ShareableList(construct, shm, n, offsets, policy);
+      const list = new ShareableList(CONSTRUCT, shm, n, offsets, policy);
       prepared.forEach((p, i) => list.#write(i, p));
       return list;
     } catch (error) {
@@ -208,7 +208,7 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     const shm = SharedMemory.open(name);
     try {
       const { n, offsets } = checkStructure(shm, ShareableList.open);
-      return new ShareableList(construct, shm, n, offsets, policy);
+      return new ShareableList(CONSTRUCT, shm, n, offsets, policy);
     } catch (error) {
       shm.close();
       throw error;

@@ -13,6 +13,8 @@ import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
 import { validateInteger, validateOptions } from '../core/validate.js';
 import { resolveType, toStored, typeFromCode, type TypeCode, type TypeInfo, type ValueType } from './value-types.js';
+import { CONSTRUCT } from '../core/construct.js';
+import { registerKind } from '../core/kinds.js';
 
 /** Where the elements start: after the array's 8-byte Lock. */
 export const ELEMENTS_BYTE = 8;
@@ -39,7 +41,6 @@ export type SharedArrayOptions<T extends ValueType | TypeCode> = CreateTyped & {
   | { length: number; from?: undefined }
   | { from: Iterable<unknown> | ArrayLike<unknown>; length?: undefined });
 
-const construct = Symbol('SharedArray.construct');
 
 function maxLength(t: TypeInfo): number {
   return Math.floor(bufferConstants.MAX_LENGTH / t.bytes);
@@ -69,8 +70,7 @@ export class SharedArray<A extends AnyTypedArray = AnyTypedArray> extends Shared
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, area: ArrayBuffer, t: TypeInfo, length: number) {
-    if (token !== construct) throw new TypeError('SharedArray cannot be constructed directly: use SharedArray.create(), SharedArray.open() or SharedArray.at()');
-    super(shm, owns);
+    super(token, shm, owns);
     this.#type = t.name;
     this.#length = length;
     this.#lock = Lock.within(shm, new Int32Array(area, 0, 2));
@@ -107,7 +107,7 @@ export class SharedArray<A extends AnyTypedArray = AnyTypedArray> extends Shared
       (payload) => {
         if (stored) (new t.Array(payload, 8, length) as Float64Array).set(stored as number[]);
       });
-    return built(shm, () => new SharedArray(construct, shm, true, payloadView(shm, byteLength), t, length) as SharedArray<ArrayOf<T>>);
+    return built(shm, () => new SharedArray(CONSTRUCT, shm, true, payloadView(shm, byteLength), t, length) as SharedArray<ArrayOf<T>>);
   }
 
   /** Opens a named SharedArray; its type and length come from the segment. */
@@ -118,7 +118,7 @@ export class SharedArray<A extends AnyTypedArray = AnyTypedArray> extends Shared
       shm.close();
       throw outOfRange('header', 'a known element type and a payload that holds the elements', header, SharedArray.open);
     }
-    return new SharedArray(construct, shm, true, payloadView(shm, header.payloadLength), t, header.elementCount);
+    return new SharedArray(CONSTRUCT, shm, true, payloadView(shm, header.payloadLength), t, header.elementCount);
   }
 
   /** A SharedArray at `byteOffset` (a multiple of 8) in memory the caller owns. */
@@ -129,7 +129,7 @@ export class SharedArray<A extends AnyTypedArray = AnyTypedArray> extends Shared
     const length = validateInteger(opts.length, 'options.length', 0, maxLength(t), SharedArray.at);
     const byteLength = SharedArray.byteLength(t.name, length);
     validatePlacement(sharedMemory, byteOffset, byteLength, SharedArray.at);
-    return new SharedArray(construct, sharedMemory, false, sharedMemory.view(byteOffset, byteLength), t, length) as SharedArray<ArrayOf<T>>;
+    return new SharedArray(CONSTRUCT, sharedMemory, false, sharedMemory.view(byteOffset, byteLength), t, length) as SharedArray<ArrayOf<T>>;
   }
 
   override close(): void {
@@ -148,3 +148,17 @@ export class SharedArray<A extends AnyTypedArray = AnyTypedArray> extends Shared
 }
 
 const arrayGetter = Object.getOwnPropertyDescriptor(SharedArray.prototype, 'array')!.get!;
+
+/** How many elements `shmkit inspect` shows. */
+const SHOWN_ELEMENTS = 16;
+
+registerKind(SharedArray, {
+  code: 3,
+  inspect: ({ bytes, elementType, elementCount }) => {
+    const t = typeFromCode(elementType);
+    if (t === undefined) return { elementType };
+    const n = Math.min(elementCount, SHOWN_ELEMENTS, (bytes.byteLength - ELEMENTS_BYTE) / t.Array.BYTES_PER_ELEMENT);
+    const first = [...new t.Array(bytes.buffer as ArrayBuffer, bytes.byteOffset + ELEMENTS_BYTE, Math.max(0, Math.floor(n)))];
+    return { type: t.name, length: elementCount, first: t.name === 'bool' ? first.map((x) => x !== 0) : first };
+  },
+});

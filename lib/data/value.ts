@@ -6,12 +6,14 @@
 //   0   8 bytes  the value, in the type's native little-endian form, low bytes first
 //   8   8 bytes  its Lock (lock.ts)
 import { invalidArgType, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
-import { Lock } from '../sync/lock.js';
+import { Lock, lockState } from '../sync/lock.js';
 import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
 import { validateOptions } from '../core/validate.js';
 import { resolveType, toStored, typeFromCode, type JsValueOf, type TypeCode, type TypeInfo, type ValueType } from './value-types.js';
+import { CONSTRUCT } from '../core/construct.js';
+import { registerKind } from '../core/kinds.js';
 
 /** Options of {@link Value.create}. */
 export interface ValueOptions<T extends ValueType | TypeCode> extends CreateTyped {
@@ -42,7 +44,6 @@ const atomics = Atomics as unknown as {
   compareExchange(a: Slot, i: number, e: Scalar, r: Scalar): Scalar;
 };
 
-const construct = Symbol('Value.construct');
 
 function unsupported(op: string, type: string, caller: Function): CodedError {
   return shmkitError(`Value.${op}() is for integer types; this Value is ${type}`, 'ERR_SHMKIT_UNSUPPORTED_OPERATION', caller, TypeError);
@@ -82,8 +83,7 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, area: ArrayBuffer, t: TypeInfo) {
-    if (token !== construct) throw new TypeError('Value cannot be constructed directly: use Value.create(), Value.open() or Value.at()');
-    super(shm, owns);
+    super(token, shm, owns);
     this.#type = t.name;
     this.#t = t;
     this.#lock = Lock.within(shm, new Int32Array(area, LOCK_BYTE, 2));
@@ -118,7 +118,7 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
         // Not yet published, so a plain store will do.
         if (initial !== undefined) (new t.Array(payload, 0, 1) as Float64Array)[0] = initial as number;
       });
-    return built(shm, () => new Value(construct, shm, true, payloadView(shm, Value.byteLength), t) as Value<JsValueOf<T>>);
+    return built(shm, () => new Value(CONSTRUCT, shm, true, payloadView(shm, Value.byteLength), t) as Value<JsValueOf<T>>);
   }
 
   /** Opens a named Value; its type comes from the segment. */
@@ -129,7 +129,7 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
       shm.close();
       throw outOfRange('element type', 'a known type code', header.elementType, Value.open);
     }
-    return new Value(construct, shm, true, payloadView(shm, Value.byteLength), t);
+    return new Value(CONSTRUCT, shm, true, payloadView(shm, Value.byteLength), t);
   }
 
   /**
@@ -139,7 +139,7 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
   static at<T extends ValueType | TypeCode>(sharedMemory: SharedMemory, byteOffset: number, options: { type: T }): Value<JsValueOf<T>> {
     validatePlacement(sharedMemory, byteOffset, Value.byteLength, Value.at);
     const t = resolveType(validateOptions(options, 'options', Value.at).type, 'options.type', Value.at);
-    return new Value(construct, sharedMemory, false, sharedMemory.view(byteOffset, Value.byteLength), t) as Value<JsValueOf<T>>;
+    return new Value(CONSTRUCT, sharedMemory, false, sharedMemory.view(byteOffset, Value.byteLength), t) as Value<JsValueOf<T>>;
   }
 
   /** The current value, read atomically. */
@@ -260,3 +260,13 @@ export class Value<V extends number | bigint | boolean = number | bigint | boole
 
 const valueGetter = Object.getOwnPropertyDescriptor(Value.prototype, 'value')!.get!;
 const valueSetter = Object.getOwnPropertyDescriptor(Value.prototype, 'value')!.set!;
+
+registerKind(Value, {
+  code: 2,
+  inspect: ({ bytes, words, elementType }) => {
+    const t = typeFromCode(elementType);
+    if (t === undefined) return { elementType };
+    const value = new t.Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, 1)[0];
+    return { type: t.name, value: t.name === 'bool' ? value !== 0 : value, ...lockState(words[LOCK_BYTE >> 2]!, 'lock') };
+  },
+});

@@ -15,14 +15,16 @@
 // or inside the action breaks the barrier, as Python's abort() does, so the others get
 // ERR_SHMKIT_BROKEN_BARRIER instead of waiting forever.
 import { invalidArgType, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
-import { Lock, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { Lock } from './lock.js';
 import { LIVENESS_MS, ME, ownerDead } from '../core/ownership.js';
 import { native } from '../core/native.js';
 import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
-import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from '../core/validate.js';
+import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from '../core/validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
+import { checkConstruct, CONSTRUCT } from '../core/construct.js';
+import { registerKind } from '../core/kinds.js';
 
 export const COUNT = 2;
 export const GEN = 3;
@@ -47,7 +49,6 @@ export interface BarrierOptions extends CreateTyped, BarrierLocalOptions {
   parties: number;
 }
 
-const construct = Symbol('Barrier.construct');
 
 function brokenError(caller: Function): CodedError {
   return shmkitError('The barrier is broken (aborted, reset, timed out, its action failed, or a party died)', 'ERR_SHMKIT_BROKEN_BARRIER', caller);
@@ -67,9 +68,9 @@ export class Barrier extends SharedObject {
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, area: ArrayBuffer, local: BarrierLocalOptions, caller: Function) {
-    if (token !== construct) throw new TypeError('Barrier cannot be constructed directly: use Barrier.create(), Barrier.open() or Barrier.at()');
+    checkConstruct(token, new.target); // before the arguments are used
     const words = new Int32Array(area);
-    super(shm, owns, words);
+    super(token, shm, owns, words);
     this.#parties = words[PARTIES]!;
     this.#lock = Lock.within(shm, new Int32Array(area, 0, 2));
     if (local.action !== undefined && typeof local.action !== 'function') throw invalidArgType('options.action', 'of type function', local.action, caller);
@@ -93,7 +94,7 @@ export class Barrier extends SharedObject {
       w[PARTIES] = parties;
       w[TRIPPED] = -1;
     });
-    return built(shm, () => new Barrier(construct, shm, true, payloadView(shm, size), opts, Barrier.create));
+    return built(shm, () => new Barrier(CONSTRUCT, shm, true, payloadView(shm, size), opts, Barrier.create));
   }
 
   /** Opens a named Barrier; `action` and `timeout` are this process's own. */
@@ -101,7 +102,7 @@ export class Barrier extends SharedObject {
     const opts = validateOptions(options, 'options', Barrier.open) as BarrierLocalOptions;
     const { shm, header } = openTyped(name, 'Barrier', Barrier.open);
     try {
-      return new Barrier(construct, shm, true, payloadView(shm, header.payloadLength), opts, Barrier.open);
+      return new Barrier(CONSTRUCT, shm, true, payloadView(shm, header.payloadLength), opts, Barrier.open);
     } catch (error) {
       shm.close();
       throw error;
@@ -122,7 +123,7 @@ export class Barrier extends SharedObject {
     const w = new Int32Array(area);
     if (Atomics.compareExchange(w, PARTIES, 0, parties) === 0) Atomics.store(w, TRIPPED, -1);
     if (w[PARTIES] !== parties) throw outOfRange('options.parties', `${w[PARTIES]} (the barrier there)`, parties, Barrier.at);
-    return new Barrier(construct, sharedMemory, false, area, opts, Barrier.at);
+    return new Barrier(CONSTRUCT, sharedMemory, false, area, opts, Barrier.at);
   }
 
   /** How many parties are waiting now. */
@@ -142,7 +143,7 @@ export class Barrier extends SharedObject {
    * `timeout` passes (which breaks it for everyone, as in Python).
    */
   wait(options?: AcquireOptions): number {
-    const timeout = options === undefined ? this.#timeout : validateTimeout(validateOptions(options, 'options', this.wait).timeout, this.wait);
+    const timeout = timeoutOption(options, this.wait, this.#timeout);
     const { index, gen, done } = this.#arrive(this.wait);
     return done ? index : sleepSync(this.#waiting(index, gen, timeout, this.wait));
   }
@@ -288,3 +289,8 @@ export class Barrier extends SharedObject {
 
 const nWaitingGetter = Object.getOwnPropertyDescriptor(Barrier.prototype, 'nWaiting')!.get!;
 const brokenGetter = Object.getOwnPropertyDescriptor(Barrier.prototype, 'broken')!.get!;
+
+registerKind(Barrier, {
+  code: 9,
+  inspect: ({ words }) => ({ parties: words[PARTIES], waiting: words[COUNT], broken: words[BROKEN] !== 0, generation: words[GEN] }),
+});

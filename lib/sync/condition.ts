@@ -9,13 +9,15 @@
 // holds nothing while asleep, so a process killed there costs the others nothing; one
 // killed while it holds the lock is handled by the lock's own recovery.
 import { invalidArgType, invalidArgValue, lockError } from '../core/errors.js';
-import { Lock, RLock, type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
+import { Lock, lockState, RLock } from './lock.js';
 import { native } from '../core/native.js';
 import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
-import { validateAsyncOptions, validateOptions, validateTimeout } from '../core/validate.js';
+import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateOptions } from '../core/validate.js';
 import { startWait } from '../core/wait.js';
+import { CONSTRUCT } from '../core/construct.js';
+import { registerKind } from '../core/kinds.js';
 
 export const SEQ = 2;
 const TYPE_RLOCK = 0; // the element-type field of the header says which lock
@@ -27,7 +29,6 @@ export interface ConditionOptions extends CreateTyped {
   lock?: 'rlock' | 'lock' | undefined;
 }
 
-const construct = Symbol('Condition.construct');
 
 /** A condition variable shared by every process that opens it. */
 export class Condition extends SharedObject {
@@ -41,8 +42,7 @@ export class Condition extends SharedObject {
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, area: ArrayBuffer, recursive: boolean) {
-    if (token !== construct) throw new TypeError('Condition cannot be constructed directly: use Condition.create(), Condition.open() or Condition.at()');
-    super(shm, owns, new Int32Array(area, 0, 4));
+    super(token, shm, owns, new Int32Array(area, 0, 4));
     const lockWords = new Int32Array(area, 0, 2);
     this.#lock = recursive ? RLock.within(shm, lockWords) : Lock.within(shm, lockWords);
   }
@@ -52,20 +52,20 @@ export class Condition extends SharedObject {
     const opts = validateOptions(options, 'options', Condition.create) as ConditionOptions;
     const recursive = validateLockKind(opts.lock, Condition.create);
     const shm = createTyped(opts, { kind: 'Condition', payloadLength: Condition.byteLength, elementType: recursive ? TYPE_RLOCK : TYPE_LOCK, elementCount: 0 }, () => {});
-    return built(shm, () => new Condition(construct, shm, true, payloadView(shm, Condition.byteLength), recursive));
+    return built(shm, () => new Condition(CONSTRUCT, shm, true, payloadView(shm, Condition.byteLength), recursive));
   }
 
   /** Opens a named Condition; its kind of lock comes from the segment. */
   static open(name: string): Condition {
     const { shm, header } = openTyped(name, 'Condition', Condition.open);
-    return new Condition(construct, shm, true, payloadView(shm, Condition.byteLength), header.elementType !== TYPE_LOCK);
+    return new Condition(CONSTRUCT, shm, true, payloadView(shm, Condition.byteLength), header.elementType !== TYPE_LOCK);
   }
 
   /** A Condition at `byteOffset` (a multiple of 8) in memory the caller owns. */
   static at(sharedMemory: SharedMemory, byteOffset: number, options?: { lock?: 'rlock' | 'lock' }): Condition {
     validatePlacement(sharedMemory, byteOffset, Condition.byteLength, Condition.at);
     const recursive = validateLockKind(validateOptions(options, 'options', Condition.at).lock, Condition.at);
-    return new Condition(construct, sharedMemory, false, sharedMemory.view(byteOffset, Condition.byteLength), recursive);
+    return new Condition(CONSTRUCT, sharedMemory, false, sharedMemory.view(byteOffset, Condition.byteLength), recursive);
   }
 
   /** Acquires the condition's lock (see {@link Lock.acquire}). */
@@ -91,7 +91,7 @@ export class Condition extends SharedObject {
    */
   wait(options?: AcquireOptions): boolean {
     const w = this.openWords(this.wait);
-    const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.wait).timeout, this.wait);
+    const timeout = timeoutOption(options, this.wait);
     const seq = Atomics.load(w, SEQ);
     const level = this.#releaseAll(this.wait);
     const r = native.wait(w, SEQ, seq, timeout);
@@ -119,7 +119,7 @@ export class Condition extends SharedObject {
    */
   waitFor<T>(predicate: () => T, options?: AcquireOptions): T {
     if (typeof predicate !== 'function') throw invalidArgType('predicate', 'of type function', predicate, this.waitFor);
-    const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.waitFor).timeout, this.waitFor);
+    const timeout = timeoutOption(options, this.waitFor);
     const deadline = performance.now() + timeout;
     let result = predicate();
     while (!result) {
@@ -200,3 +200,5 @@ function validateLockKind(value: unknown, caller: Function): boolean {
   if (value === 'lock') return false;
   throw invalidArgValue('options.lock', value, "must be 'rlock' or 'lock'", caller);
 }
+
+registerKind(Condition, { code: 8, inspect: ({ words }) => ({ ...lockState(words[0]!), notifications: words[SEQ] }) });

@@ -1,15 +1,15 @@
 // Event: Python's multiprocessing.Event, by name: a flag that processes wait for.
 //
 // Layout (8 bytes, 8-aligned; zero is a cleared event): int32 flag (0 or 1), int32 reserved.
-import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from '../core/native.js';
 import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
-import { validateAsyncOptions, validateOptions, validateTimeout } from '../core/validate.js';
+import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateOptions } from '../core/validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
+import { CONSTRUCT } from '../core/construct.js';
+import { registerKind } from '../core/kinds.js';
 
-const construct = Symbol('Event.construct');
 
 /** Options of {@link Event.wait}. */
 export type EventWaitOptions = AcquireOptions;
@@ -22,27 +22,26 @@ export class Event extends SharedObject {
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, word: Int32Array) {
-    if (token !== construct) throw new TypeError('Event cannot be constructed directly: use Event.create(), Event.open() or Event.at()');
-    super(shm, owns, word);
+    super(token, shm, owns, word);
   }
 
   /** Creates a named Event, cleared. `EEXIST` if the name is taken. */
   static create(options?: CreateTyped): Event {
     const opts = validateOptions(options, 'options', Event.create) as CreateTyped;
     const shm = createTyped(opts, { kind: 'Event', payloadLength: Event.byteLength, elementType: 0, elementCount: 0 }, () => {});
-    return built(shm, () => new Event(construct, shm, true, new Int32Array(payloadView(shm, Event.byteLength))));
+    return built(shm, () => new Event(CONSTRUCT, shm, true, new Int32Array(payloadView(shm, Event.byteLength))));
   }
 
   /** Opens a named Event. */
   static open(name: string): Event {
     const { shm } = openTyped(name, 'Event', Event.open);
-    return new Event(construct, shm, true, new Int32Array(payloadView(shm, Event.byteLength)));
+    return new Event(CONSTRUCT, shm, true, new Int32Array(payloadView(shm, Event.byteLength)));
   }
 
   /** An Event at `byteOffset` (a multiple of 8) in memory the caller owns; zero is cleared. */
   static at(sharedMemory: SharedMemory, byteOffset: number): Event {
     validatePlacement(sharedMemory, byteOffset, Event.byteLength, Event.at);
-    return new Event(construct, sharedMemory, false, new Int32Array(sharedMemory.view(byteOffset, Event.byteLength)));
+    return new Event(CONSTRUCT, sharedMemory, false, new Int32Array(sharedMemory.view(byteOffset, Event.byteLength)));
   }
 
   /** Whether the flag is set. */
@@ -64,7 +63,7 @@ export class Event extends SharedObject {
   /** Waits (blocking) until the flag is set or `timeout` ms pass; returns the flag. */
   wait(options?: EventWaitOptions): boolean {
     const w = this.openWords(this.wait);
-    const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.wait).timeout, this.wait);
+    const timeout = timeoutOption(options, this.wait);
     return Atomics.load(w, 0) !== 0 || sleepSync(this.#waiting(timeout, this.wait));
   }
 
@@ -88,3 +87,5 @@ export class Event extends SharedObject {
     }
   }
 }
+
+registerKind(Event, { code: 7, inspect: ({ words }) => ({ set: words[0] !== 0 }) });

@@ -13,12 +13,14 @@
 // written only by the owner; 0 in a Lock).
 import { lockError, invalidArgType } from '../core/errors.js';
 import { native } from '../core/native.js';
-import { LIVENESS_MS, ME, OWNER_MASK, takeOver } from '../core/ownership.js';
+import { LIVENESS_MS, ME, OWNER_MASK, ownerAlive, takeOver } from '../core/ownership.js';
 import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName, payloadView } from '../core/header.js';
-import { validateAsyncOptions, validateOptions, validateTimeout } from '../core/validate.js';
+import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateOptions } from '../core/validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
+import { CONSTRUCT } from '../core/construct.js';
+import { registerKind } from '../core/kinds.js';
 
 export const WAITERS = 1 << 31;
 /** RLock: the word after the state holds the recursion level. */
@@ -27,19 +29,7 @@ export const LEVEL = 1;
 /** Options of {@link Lock.create}. */
 export type LockOptions = CreateTyped;
 
-/** Options of {@link Lock.acquire}. */
-export interface AcquireOptions {
-  /** Give up after this many milliseconds (default: wait as long as it takes). */
-  timeout?: number | undefined;
-}
 
-/** Options of {@link Lock.acquireAsync}. */
-export interface AcquireAsyncOptions extends AcquireOptions {
-  /** Aborting it rejects the pending acquire with `signal.reason`. */
-  signal?: AbortSignal | undefined;
-}
-
-const construct = Symbol('Lock.construct');
 
 /**
  * A mutual-exclusion lock shared by every thread of every process that opens it, with
@@ -54,8 +44,7 @@ export class Lock extends SharedObject {
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, word: Int32Array) {
-    if (token !== construct) throw new TypeError(`${new.target.name} cannot be constructed directly: use create(), open() or at()`);
-    super(shm, owns, word);
+    super(token, shm, owns, word);
   }
 
   /** The kind recorded in the segment header (RLock has its own). */
@@ -65,13 +54,13 @@ export class Lock extends SharedObject {
   static create<T extends typeof Lock>(this: T, options?: LockOptions): InstanceType<T> {
     const opts = validateOptions(options, 'options', this.create) as LockOptions;
     const shm = createTyped(opts, { kind: this.kind, payloadLength: Lock.byteLength, elementType: 0, elementCount: 0 }, () => {});
-    return built(shm, () => new this(construct, shm, true, new Int32Array(payloadView(shm, Lock.byteLength))) as InstanceType<T>);
+    return built(shm, () => new this(CONSTRUCT, shm, true, new Int32Array(payloadView(shm, Lock.byteLength))) as InstanceType<T>);
   }
 
   /** Opens a named lock. `ENOENT` if absent, `ERR_SHMKIT_KIND` if the name is another kind of object. */
   static open<T extends typeof Lock>(this: T, name: string): InstanceType<T> {
     const { shm } = openTyped(name, this.kind, this.open);
-    return new this(construct, shm, true, new Int32Array(payloadView(shm, Lock.byteLength))) as InstanceType<T>;
+    return new this(CONSTRUCT, shm, true, new Int32Array(payloadView(shm, Lock.byteLength))) as InstanceType<T>;
   }
 
   /**
@@ -80,12 +69,12 @@ export class Lock extends SharedObject {
    */
   static at<T extends typeof Lock>(this: T, sharedMemory: SharedMemory, byteOffset: number): InstanceType<T> {
     validatePlacement(sharedMemory, byteOffset, Lock.byteLength, this.at);
-    return new this(construct, sharedMemory, false, new Int32Array(sharedMemory.view(byteOffset, Lock.byteLength))) as InstanceType<T>;
+    return new this(CONSTRUCT, sharedMemory, false, new Int32Array(sharedMemory.view(byteOffset, Lock.byteLength))) as InstanceType<T>;
   }
 
   /** @internal A lock over a word pair inside another object (Value, SharedArray, Condition…). */
   static within<T extends typeof Lock>(this: T, shm: SharedMemory, word: Int32Array): InstanceType<T> {
-    return new this(construct, shm, false, word) as InstanceType<T>;
+    return new this(CONSTRUCT, shm, false, word) as InstanceType<T>;
   }
 
   /** Whether some thread, anywhere, holds the lock. */
@@ -127,8 +116,7 @@ export class Lock extends SharedObject {
 
   #acquireSlow(options: AcquireOptions | undefined): boolean {
     const word = this.openWords(this.acquire);
-    const timeout = options === undefined ? Infinity
-      : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
+    const timeout = timeoutOption(options, this.acquire);
     if (Atomics.compareExchange(word, 0, 0, ME) === 0 || this.#spin(word)) return this.#took();
     return sleepSync(this.#acquiring(timeout, true, this.acquire));
   }
@@ -336,3 +324,17 @@ export class RLock extends Lock {
     return true;
   }
 }
+
+/**
+ * What `shmkit inspect` shows of a lock word (Lock, RLock, Condition, a Value's lock),
+ * each field's name after `prefix` if one is given (`lockLocked`).
+ */
+export function lockState(word: number, prefix = ''): Record<string, unknown> {
+  const fields = word === 0 ? { locked: false }
+    : { locked: true, ownerId: word & OWNER_MASK, ownerAlive: ownerAlive(word), waiters: (word & WAITERS) !== 0 };
+  if (prefix === '') return fields;
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [`${prefix}${k[0]!.toUpperCase()}${k.slice(1)}`, v]));
+}
+
+registerKind(Lock, { code: 1, inspect: ({ words }) => lockState(words[0]!) });
+registerKind(RLock, { code: 4, inspect: ({ words }) => ({ ...lockState(words[0]!), level: words[LEVEL] }) });

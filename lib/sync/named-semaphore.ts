@@ -4,11 +4,11 @@
 // it for that interoperability.
 import { closedError, fromNative } from '../core/errors.js';
 import { forget, semaphoreKey } from '../core/exit-cleanup.js';
-import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { canonicalName, identityOf, osName, randomName } from '../core/names.js';
 import { native, type NativeSemaphore } from '../core/native.js';
-import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from '../core/validate.js';
+import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateInteger, validateOptions } from '../core/validate.js';
 import { startNative } from '../core/wait.js';
+import { checkConstruct, CONSTRUCT } from '../core/construct.js';
 
 /** Options of {@link NamedSemaphore.create}. */
 export interface NamedSemaphoreOptions {
@@ -20,7 +20,6 @@ export interface NamedSemaphoreOptions {
   mode?: number | undefined;
 }
 
-const construct = Symbol('NamedSemaphore.construct');
 const MAX_VALUE = 2 ** 31 - 1; // SEM_VALUE_MAX on Linux
 
 /** A POSIX named semaphore. */
@@ -36,7 +35,7 @@ export class NamedSemaphore implements Disposable {
 
   /** @internal */
   constructor(token: symbol, name: string, sem: NativeSemaphore) {
-    if (token !== construct) throw new TypeError('NamedSemaphore cannot be constructed directly: use create() or open()');
+    checkConstruct(token, new.target);
     this.#name = name;
     this.#sem = sem;
     this.#identity = identityOf(name, true) ?? '';
@@ -55,7 +54,7 @@ export class NamedSemaphore implements Disposable {
     const name = opts.name === undefined ? randomName()
       : canonicalName(opts.name, NamedSemaphore.create, 'options.name', native.maxSemaphoreNameBytes);
     try {
-      return new NamedSemaphore(construct, name, native.openSemaphore(name, true, mode, value));
+      return new NamedSemaphore(CONSTRUCT, name, native.openSemaphore(name, true, mode, value));
     } catch (error) {
       throw fromNative(error, osName(name), NamedSemaphore.create);
     }
@@ -65,7 +64,7 @@ export class NamedSemaphore implements Disposable {
   static open(name: string): NamedSemaphore {
     const bare = canonicalName(name, NamedSemaphore.open, 'name', native.maxSemaphoreNameBytes);
     try {
-      return new NamedSemaphore(construct, bare, native.openSemaphore(bare, false, 0, 0));
+      return new NamedSemaphore(CONSTRUCT, bare, native.openSemaphore(bare, false, 0, 0));
     } catch (error) {
       throw fromNative(error, osName(bare), NamedSemaphore.open);
     }
@@ -99,7 +98,7 @@ export class NamedSemaphore implements Disposable {
 
   /** Takes one unit, waiting (blocking) up to `timeout` ms. Returns whether it did. */
   acquire(options?: AcquireOptions): boolean {
-    const timeout = options === undefined ? Infinity : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
+    const timeout = timeoutOption(options, this.acquire);
     return this.#call(this.acquire, (s) => s.wait(timeout) === 0);
   }
 

@@ -10,13 +10,14 @@
 // one lower, as with POSIX and Python semaphores; waiters are not stuck on a dead
 // process, only on the count.
 import { invalidArgType, outOfRange, shmkitError } from '../core/errors.js';
-import { type AcquireAsyncOptions, type AcquireOptions } from './lock.js';
 import { native } from '../core/native.js';
 import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName, payloadView } from '../core/header.js';
-import { validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from '../core/validate.js';
+import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateInteger, validateOptions } from '../core/validate.js';
 import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
+import { CONSTRUCT } from '../core/construct.js';
+import { registerKind } from '../core/kinds.js';
 
 export const VALUE = 0;
 const WAITERS = 1;
@@ -29,7 +30,6 @@ export interface SemaphoreOptions extends CreateTyped {
   value?: number | undefined;
 }
 
-const construct = Symbol('Semaphore.construct');
 
 /** A counting semaphore shared by every process that opens it. */
 export class Semaphore extends SharedObject {
@@ -39,8 +39,7 @@ export class Semaphore extends SharedObject {
 
   /** @internal */
   constructor(token: symbol, shm: SharedMemory, owns: boolean, word: Int32Array) {
-    if (token !== construct) throw new TypeError(`${new.target.name} cannot be constructed directly: use create(), open() or at()`);
-    super(shm, owns, word);
+    super(token, shm, owns, word);
   }
 
   /** Creates a named semaphore. `EEXIST` if the name is taken. */
@@ -53,13 +52,13 @@ export class Semaphore extends SharedObject {
       w[VALUE] = value;
       if (bounded) w[BOUND] = value;
     });
-    return built(shm, () => new this(construct, shm, true, new Int32Array(payloadView(shm, Semaphore.byteLength))) as InstanceType<T>);
+    return built(shm, () => new this(CONSTRUCT, shm, true, new Int32Array(payloadView(shm, Semaphore.byteLength))) as InstanceType<T>);
   }
 
   /** Opens a named semaphore. */
   static open<T extends typeof Semaphore>(this: T, name: string): InstanceType<T> {
     const { shm } = openTyped(name, this.kind, this.open);
-    return new this(construct, shm, true, new Int32Array(payloadView(shm, Semaphore.byteLength))) as InstanceType<T>;
+    return new this(CONSTRUCT, shm, true, new Int32Array(payloadView(shm, Semaphore.byteLength))) as InstanceType<T>;
   }
 
   /**
@@ -74,7 +73,7 @@ export class Semaphore extends SharedObject {
     if (bound !== undefined) {
       Atomics.compareExchange(w, BOUND, 0, validateInteger(bound, 'options.bound', 1, MAX_VALUE, this.at));
     }
-    return new this(construct, sharedMemory, false, w) as InstanceType<T>;
+    return new this(CONSTRUCT, sharedMemory, false, w) as InstanceType<T>;
   }
 
   /** The current value. */
@@ -93,8 +92,7 @@ export class Semaphore extends SharedObject {
 
   /** Takes one unit, waiting (blocking) up to `timeout` ms for one. Returns whether it did. */
   acquire(options?: AcquireOptions): boolean {
-    const timeout = options === undefined ? Infinity
-      : validateTimeout(validateOptions(options, 'options', this.acquire).timeout, this.acquire);
+    const timeout = timeoutOption(options, this.acquire);
     return this.tryAcquire() || sleepSync(this.#acquiring(timeout, this.acquire));
   }
 
@@ -161,3 +159,6 @@ export class BoundedSemaphore extends Semaphore {
 }
 
 const valueGetter = Object.getOwnPropertyDescriptor(Semaphore.prototype, 'value')!.get!;
+
+registerKind(Semaphore, { code: 5, inspect: ({ words }) => ({ value: words[VALUE] }) });
+registerKind(BoundedSemaphore, { code: 6, inspect: ({ words }) => ({ value: words[VALUE] }) });
