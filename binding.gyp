@@ -9,7 +9,7 @@
       "conditions": [
         ["OS!='win'", { "sources": ["native/unix/segment.cc", "native/unix/semaphore.cc", "native/async-wait-threads.cc"] }],
         ["OS=='win'", {
-          "sources": ["native/win/segment.cc", "native/win/thread-win.cc", "native/win/semaphore.cc", "native/win/wait-win.cc"],
+          "sources": ["native/win/segment.cc", "native/win/owner-win.cc", "native/win/semaphore.cc", "native/win/wait-win.cc"],
           "defines": ["_WIN32_WINNT=0x0A00"],
           "libraries": ["advapi32.lib", "synchronization.lib"]
         }],

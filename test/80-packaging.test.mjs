@@ -17,7 +17,7 @@ test('import and require() load one library, not two copies', () => {
 });
 
 test('the registry of kinds: every kind is exported under its name, with a number of its own, and refuses a second one', async () => {
-  const { allKinds, registerKind } = await import(join(root, 'dist', 'core', 'kinds.js'));
+  const { allKinds, registerKind } = await import(new URL('../dist/core/kinds.js', import.meta.url).href);
   const kinds = allKinds();
   assert.deepEqual(kinds.map((k) => k.name), ['Lock', 'Value', 'SharedArray', 'RLock', 'Semaphore', 'BoundedSemaphore',
     'Event', 'Condition', 'Barrier', 'Queue', 'Pipe']);

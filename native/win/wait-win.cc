@@ -53,7 +53,7 @@ struct Slot {
 static_assert(sizeof(Slot) == 32, "the parking lot layout is shared between processes");
 
 struct Bucket {
-  volatile LONG lock;  // owner id (thread-win.cc) of the holder, 0 when free
+  volatile LONG lock;  // owner id (owner-win.cc) of the holder, 0 when free
   volatile LONG head;  // 1 + index of the first slot in the list; 0 when empty
 };
 
