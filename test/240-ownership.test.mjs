@@ -8,6 +8,7 @@
 // Synchronization is through the objects' own words (a holder dies or lets go only once
 // it sees the waiter contending), never through sleeps.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { Barrier, Condition, Lock, Pipe, Queue, RLock } from 'shmkit';
 import { CHILD, assertKilled, cannotSwitchUid, isWindows, runNode, uniqueName } from './helpers.mjs';
@@ -22,6 +23,12 @@ const hidepidNobody = ['unshare', '--mount', 'sh', '-c', 'mount -t proc -o hidep
   'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 const emptyProc = ['unshare', '--mount', 'sh', '-c', 'mount -t tmpfs -o size=1m tmpfs /proc && exec "$@"', 'sh'];
 
+// qemu-user (what runs arm64 Node on x64 hosts) fakes /proc/self/stat and translates
+// every system call, the OFD locks owners hold included.
+const qemu = ['/usr/bin/qemu-x86_64-static'].find((q) => process.arch === 'x64' && existsSync(q));
+const asan = /asan/.test(process.env.LD_PRELOAD ?? '');
+const noQemu = asan ? 'node with the ASan runtime is killed under qemu-user (seen: SIGKILL before any output)' : !qemu && 'needs qemu-user-static on x64';
+
 const PLACES = [
   { place: 'holder and waiter in plain processes', holder: [], waiter: [], skip: false },
   { place: 'holder in another PID namespace', holder: pidns, waiter: [] },
@@ -29,8 +36,10 @@ const PLACES = [
   { place: 'waiter of another uid under hidepid=2', holder: [], waiter: hidepidNobody, mode: 0o666 },
   // The ASan runtime (scripts/sanitize.sh preloads it) reads /proc itself, and its
   // processes do not exit cleanly without it: that placement is for uninstrumented runs.
+  { place: 'holder under qemu-user', holder: [qemu], waiter: [], skip: noQemu },
+  { place: 'waiter under qemu-user', holder: [], waiter: [qemu], skip: noQemu },
   { place: 'waiter with an empty /proc', holder: [], waiter: emptyProc,
-    skip: why || (/asan/.test(process.env.LD_PRELOAD ?? '') && 'the ASan runtime itself needs /proc') },
+    skip: why || (asan && 'the ASan runtime itself needs /proc') },
 ].map((p) => ({ skip: why, ...p }));
 
 const PRELUDE = `${CHILD}
