@@ -6,12 +6,13 @@
 // thread sleeps in slices of at most kSliceNs and looks at its cancelled flag between
 // slices: a cancelled wait releases its thread within a slice. The JavaScript side has
 // already settled the cancelled promise by then and ignores the late report.
+#include <errno.h>
+
 #include <atomic>
 #include <cstdint>
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 
 #include "shmkit.h"
@@ -57,7 +58,8 @@ class ThreadAsyncWaits final : public AsyncWaits {
       state_->cancelled[id] = flag;
     }
     std::shared_ptr<State> state = state_;
-    std::thread([state, flag, id, addr, expected, timeoutNs] {
+    int error = 0;
+    bool started = StartThread([state, flag, id, addr, expected, timeoutNs] {
       const int64_t deadline = timeoutNs < 0 ? -1 : NowNs() + timeoutNs;
       WaitResult result = WaitResult::kCancelled;
       for (bool first = true; !flag->load(); first = false) {
@@ -76,7 +78,13 @@ class ThreadAsyncWaits final : public AsyncWaits {
       std::lock_guard<std::mutex> lock(state->mu);
       state->cancelled.erase(id);
       if (!state->closed) state->done(state->context, id, result);
-    }).detach();
+    }, &error);
+    if (!started) {  // no thread to be had (ulimit -u, memory): an error for the caller
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->cancelled.erase(id);
+      errno = error;
+      return false;
+    }
     return true;
   }
 

@@ -5,11 +5,12 @@
 // thread of its own (not a libuv threadpool thread) asleep in the OS wait, in slices of
 // at most kSliceNs so that a cancelled acquire lets its thread go. The handle is shared
 // with such threads, so closing it from JavaScript never pulls it from under a waiter.
+#include <errno.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <map>
 #include <utility>
 
@@ -96,9 +97,9 @@ class Semaphore : public Napi::ObjectWrap<Semaphore> {
       std::lock_guard<std::mutex> lock(cancelMu);
       cancelFlags[{data, id}] = cancelled;
     }
-    AsyncStarted(env);
     Handle handle = handle_;
-    std::thread([handle, cancelled, id, timeoutNs, data] {
+    int error = 0;
+    bool started = StartThread([handle, cancelled, id, timeoutNs, data] {
       const int64_t deadline = timeoutNs < 0 ? -1 : NowNs() + timeoutNs;
       WaitResult result = WaitResult::kCancelled;
       while (!cancelled->load()) {
@@ -124,7 +125,18 @@ class Semaphore : public Napi::ObjectWrap<Semaphore> {
         cancelFlags.erase({data, id});
       }
       ReportAsync(data, id, result);
-    }).detach();
+    }, &error);
+    if (!started) {  // no thread to be had (ulimit -u, memory): an error for the caller
+      {
+        std::lock_guard<std::mutex> lock(cancelMu);
+        cancelFlags.erase({data, id});
+      }
+      OsError err;
+      err.code = error;
+      err.syscall = "pthread_create";
+      return Fail(env, err);
+    }
+    AsyncStarted(env);
     return env.Undefined();
   }
 

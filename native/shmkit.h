@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace shmkit {
@@ -170,6 +171,13 @@ void SemaphoreClose(NamedSemaphore* sem);
 bool SemaphoreUnlink(const std::string& name, OsError* err);
 // The longest semaphore name, in UTF-8 bytes (Linux: the file name less "sem.").
 size_t MaxSemaphoreNameBytes();
+
+// --- Helper threads ---------------------------------------------------------------------
+
+// Starts `body` on a new detached thread (unix/thread.cc, win/thread.cc). False, with an
+// errno value in *error (EAGAIN, ENOMEM), when the OS has no thread to give (ulimit -u,
+// memory): the caller reports a coded error; the process is never aborted.
+bool StartThread(std::function<void()> body, int* error);
 
 // --- Owners: identity and liveness of threads ---------------------------------------------
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <mutex>
+#include <string>
 #include <unordered_set>
 
 #include "addon.h"
@@ -124,10 +125,12 @@ Napi::Value WaitAsyncStart(const Napi::CallbackInfo& info) {
     ThrowCoded(env, Napi::RangeError::New(env, "bad wait id"), "ERR_OUT_OF_RANGE");
     return env.Undefined();
   }
-  if (!Waits(env)->Start(static_cast<uint64_t>(id), addr, Expected(info[2]), TimeoutNs(info[3]))) {
+  AsyncWaits* waits = Waits(env);
+  if (!waits->Start(static_cast<uint64_t>(id), addr, Expected(info[2]), TimeoutNs(info[3]))) {
     Napi::Error error = Napi::Error::New(env, "could not start an asynchronous wait");
     error.Set("errno", Napi::Number::New(env, errno));
-    error.Set("syscall", Napi::String::New(env, "io_uring_enter"));
+    const bool threads = std::string(waits->Backend()) == "threads";
+    error.Set("syscall", Napi::String::New(env, threads ? "pthread_create" : "io_uring_enter"));
     error.Set("osError", Napi::Boolean::New(env, true));
     error.ThrowAsJavaScriptException();
     return env.Undefined();

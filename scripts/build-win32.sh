@@ -17,7 +17,7 @@ x86_64-w64-mingw32-g++-posix -std=c++17 -O2 -shared -Wall -Wextra -fno-exception
   -D_WIN32_WINNT=0x0A00 -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED \
   -I"$headers" -I"$addon_api" \
   native/addon.cc native/wait.cc native/named-semaphore.cc \
-  native/win/segment.cc native/win/owner-win.cc native/win/semaphore.cc native/win/wait-win.cc \
+  native/win/segment.cc native/win/owner-win.cc native/win/thread.cc native/win/semaphore.cc native/win/wait-win.cc \
   -o prebuilds/win32-x64/shmkit.node \
   -L"$out" -lnode_api -ljs_native_api -ladvapi32 -lsynchronization \
   -static -static-libgcc -static-libstdc++

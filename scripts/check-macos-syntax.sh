@@ -25,7 +25,7 @@ cat > "$stubs/darwin-time.h" <<'H'
 #define CLOCK_UPTIME_RAW 8
 inline uint64_t clock_gettime_nsec_np(int) { return 0; }
 H
-for f in native/unix/futex-darwin.cc native/unix/thread-darwin.cc native/unix/semaphore.cc native/unix/segment.cc \
+for f in native/unix/futex-darwin.cc native/unix/owner-darwin.cc native/unix/semaphore.cc native/unix/segment.cc native/unix/thread.cc \
          native/async-wait-threads.cc; do
   g++ -std=c++17 -fsyntax-only -Wall -Wextra -Werror -D__APPLE__ -U__linux__ -I"$stubs" -include "$stubs/darwin-time.h" "$f"
 done

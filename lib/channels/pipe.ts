@@ -24,6 +24,7 @@ import { built, createTyped, openTyped, type CreateTyped, payloadView, HEADER_SI
 import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateBoolean, validateInteger, validateOptions, validateSignal } from '../core/validate.js';
 import { checkConstruct, CONSTRUCT } from '../core/construct.js';
 import { registerKind } from '../core/kinds.js';
+import { parkAsync, parkSync, type Sleep } from '../core/park.js';
 
 export const CREATOR = 0;
 export const OPENER = 1;
@@ -183,29 +184,28 @@ export class Pipe extends SharedObject {
    * True also when the other end is gone, as Python's poll() is: recv() then says so.
    */
   poll(options?: AcquireOptions): boolean {
-    const inbox = this.#receiver(this.poll);
-    const timeout = timeoutOption(options, this.poll, 0);
-    const deadline = performance.now() + timeout;
-    for (;;) {
-      if (!inbox.empty || inbox.ended || this.#peerClosed()) return true;
-      const left = deadline - performance.now();
-      if (left <= 0) return this.#peerDead();
-      inbox.waitReadable(Math.min(left, LIVENESS_MS));
-      if (inbox.empty && this.#peerDead()) return true;
-    }
+    return parkSync(this.#polling(timeoutOption(options, this.poll, 0), this.poll));
   }
 
   /** The async form of {@link poll}: never blocks the event loop. */
-  async pollAsync(options?: AcquireAsyncOptions): Promise<boolean> {
-    const inbox = this.#receiver(this.pollAsync);
-    const { timeout, signal } = validateAsyncOptions(options, this.pollAsync, 0);
+  pollAsync(options?: AcquireAsyncOptions): Promise<boolean> {
+    try {
+      const { timeout, signal } = validateAsyncOptions(options, this.pollAsync, 0);
+      return parkAsync(this.#polling(timeout, this.pollAsync), signal, this);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** poll's loop, written once for both forms. */
+  *#polling(timeout: number, caller: Function): Generator<Sleep, boolean, boolean> {
+    const inbox = this.#receiver(caller);
     const deadline = performance.now() + timeout;
     for (;;) {
-      signal?.throwIfAborted();
       if (!inbox.empty || inbox.ended || this.#peerClosed()) return true;
       const left = deadline - performance.now();
       if (left <= 0) return this.#peerDead();
-      await inbox.waitReadableAsync(Math.min(left, LIVENESS_MS), signal);
+      yield* inbox.readable(Math.min(left, LIVENESS_MS), caller);
       if (inbox.empty && this.#peerDead()) return true;
     }
   }

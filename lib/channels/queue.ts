@@ -49,7 +49,7 @@ import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, type CreateTyped, payloadView } from '../core/header.js';
 import { decodeUtf8, encoder } from '../core/utf8.js';
 import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateInteger, validateOptions } from '../core/validate.js';
-import { SPINS, sleepAsync, sleepSync, startWait, type Sleep } from '../core/wait.js';
+import { SPINS, parkAsync, parkSync, type Sleep } from '../core/park.js';
 import { checkConstruct, CONSTRUCT } from '../core/construct.js';
 import { registerKind } from '../core/kinds.js';
 
@@ -219,7 +219,7 @@ export class Queue extends SharedObject {
     const timeout = timeoutOption(options, this.put);
     const [kind, bytes] = this.#encode(message, this.put);
     if (Atomics.load(w, ENDED) === 0 && this.#put(w, kind, bytes)) return true;
-    return sleepSync(this.#putting(kind, bytes, timeout, this.put));
+    return parkSync(this.#putting(kind, bytes, timeout, this.put));
   }
 
   /** The async form of {@link put}: never blocks the event loop. */
@@ -228,7 +228,7 @@ export class Queue extends SharedObject {
     const { timeout, signal } = validateAsyncOptions(options, this.putAsync);
     const [kind, bytes] = this.#encode(message, this.putAsync);
     if (Atomics.load(w, ENDED) === 0 && this.#put(w, kind, bytes)) return true;
-    return sleepAsync(this.#putting(kind, bytes, timeout, this.putAsync), signal);
+    return parkAsync(this.#putting(kind, bytes, timeout, this.putAsync), signal, this);
   }
 
   /**
@@ -251,7 +251,7 @@ export class Queue extends SharedObject {
     const w = this.openWords(this.get);
     const timeout = timeoutOption(options, this.get);
     const got = this.#get(w);
-    return got !== NONE ? got : sleepSync(this.#getting(timeout, this.get));
+    return got !== NONE ? got : parkSync(this.#getting(timeout, this.get));
   }
 
   /** The async form of {@link get}: never blocks the event loop. */
@@ -259,7 +259,7 @@ export class Queue extends SharedObject {
     const w = this.openWords(this.getAsync);
     const { timeout, signal } = validateAsyncOptions(options, this.getAsync);
     const got = this.#get(w);
-    return got !== NONE ? got : sleepAsync(this.#getting(timeout, this.getAsync), signal);
+    return got !== NONE ? got : parkAsync(this.#getting(timeout, this.getAsync), signal, this);
   }
 
   /**
@@ -312,26 +312,17 @@ export class Queue extends SharedObject {
     }
   }
 
-  /** @internal Sleeps (blocking) until a message may be there, the queue ended, or `ms` passed. */
-  waitReadable(ms: number): void {
-    const w = this.openWords(this.get);
+  /**
+   * @internal One sleep until a message may be there, the queue ended, or `ms` passed
+   * (Pipe's poll; the parking layer drives it, blocking or not).
+   */
+  *readable(ms: number, caller: Function): Generator<Sleep, void, boolean> {
+    const w = this.openWords(caller);
     if (this.#spin(w, true)) return;
     Atomics.add(w, CONSUMERS_WAITING, 1);
-    const ev = Atomics.load(w, DATA_EVENTS);
     try {
-      if (this.#noData(w)) native.wait(w, DATA_EVENTS, ev, ms);
-    } finally {
-      Atomics.sub(w, CONSUMERS_WAITING, 1);
-    }
-  }
-
-  /** @internal The async form of waitReadable. */
-  async waitReadableAsync(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    const w = this.openWords(this.getAsync);
-    Atomics.add(w, CONSUMERS_WAITING, 1);
-    const ev = Atomics.load(w, DATA_EVENTS);
-    try {
-      if (this.#noData(w)) await startWait(w, DATA_EVENTS, ev, ms, signal);
+      const ev = Atomics.load(w, DATA_EVENTS);
+      if (this.#noData(w)) yield { words: w, index: DATA_EVENTS, value: ev, ms };
     } finally {
       Atomics.sub(w, CONSUMERS_WAITING, 1);
     }

@@ -93,7 +93,9 @@ export function fromNative(error: unknown, osName: string, caller: Function): un
   const e = error as { osError?: boolean; errno?: number; syscall?: string; message?: string };
   if (!e || e.osError !== true || typeof e.errno !== 'number') return error;
   if (!errnoNames) {
-    errnoNames = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n as number, name]));
+    // The first name of a number, as libuv and Node say it: EAGAIN, not its alias EWOULDBLOCK.
+    errnoNames = new Map();
+    for (const [name, n] of Object.entries(osConstants.errno)) if (!errnoNames.has(n as number)) errnoNames.set(n as number, name);
     uvByName = new Map([...getSystemErrorMap()].map(([uv, [name, message]]) => [name, [uv, message]]));
   }
   const code = errnoNames.get(e.errno) ?? `E${e.errno}`;

@@ -9,6 +9,7 @@ import { canonicalName, osName, randomName, stillNames } from './names.js';
 import { native, type NativeSegment } from './native.js';
 import { validateBoolean, validateInteger, validateOptions } from './validate.js';
 import { checkConstruct, CONSTRUCT } from './construct.js';
+import { adopt, settleParked } from './park.js';
 
 /** Options of {@link SharedMemory.create}. */
 export interface CreateOptions {
@@ -98,6 +99,7 @@ export class SharedMemory implements Disposable {
   static fromNative(name: string, segment: NativeSegment, views: ArrayBuffer[] = []): SharedMemory {
     const shm = new SharedMemory(CONSTRUCT, name, segment);
     shm.#kept = views;
+    for (const view of views) adopt(view, shm);
     return shm;
   }
 
@@ -155,6 +157,7 @@ export class SharedMemory implements Disposable {
         throw outOfRange('size', `<= ${bufferConstants.MAX_LENGTH} (this runtime's ArrayBuffer limit) for .buffer; use view()`, this.size, bufferGetter);
       }
       this.#buffer = this.size === 0 ? new ArrayBuffer(0) : segment.view(0, this.size);
+      adopt(this.#buffer, this);
     }
     return this.#buffer;
   }
@@ -170,7 +173,9 @@ export class SharedMemory implements Disposable {
     if (length > bufferConstants.MAX_LENGTH) {
       throw outOfRange('byteLength', `<= ${bufferConstants.MAX_LENGTH} (this runtime's ArrayBuffer limit)`, length, this.view);
     }
-    return segment.view(offset, length);
+    const view = segment.view(offset, length);
+    adopt(view, this); // waits on it are this segment's (park.ts): close() settles them
+    return view;
   }
 
   /**
@@ -201,13 +206,17 @@ export class SharedMemory implements Disposable {
   }
 
   /**
-   * Unmaps the segment. Every ArrayBuffer this object handed out is detached first
-   * (byteLength 0), so no view can reach unmapped memory. Idempotent. The name stays:
-   * only {@link unlink} removes it.
+   * Unmaps the segment, at once. First every pending async operation on its memory (of
+   * every object in it: its own typed object, or those placed with `at()`) rejects with
+   * `ERR_SHMKIT_CLOSED`, its clean-up done while the memory is still there; then every
+   * ArrayBuffer this object handed out is detached (byteLength 0), so no view can reach
+   * unmapped memory, and objects placed in it are closed with it. Idempotent. The name
+   * stays: only {@link unlink} removes it.
    */
   close(): void {
     const segment = this.#segment;
     if (segment === undefined) return;
+    settleParked(this, `SharedMemory '${this.name}'`, this.close);
     this.#segment = undefined;
     this.#buffer = undefined;
     segment.close();

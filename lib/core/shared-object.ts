@@ -3,6 +3,7 @@
 // caller owns (`X.at(shm, byteOffset)`), and it has close/unlink/dispose.
 import { checkConstruct } from './construct.js';
 import { closedError } from './errors.js';
+import { settleParked } from './park.js';
 import { mustBeOwner } from './ownership.js';
 import { SharedMemory } from './shared-memory.js';
 
@@ -18,7 +19,7 @@ export abstract class SharedObject implements Disposable {
    * A getter over a private field (V8 inlines it), so that nobody outside can replace it.
    */
   protected get words(): Int32Array | undefined {
-    return this.#words;
+    return this.#shm.closed ? undefined : this.#words; // placed objects follow their SharedMemory
   }
 
   /** The name of the segment the object lives in. */
@@ -41,20 +42,25 @@ export abstract class SharedObject implements Disposable {
     SharedMemory.unlink(name);
   }
 
-  /** Whether {@link close} has been called. */
+  /** Whether {@link close} has been called (for an object placed with `at`, or its SharedMemory's). */
   get closed(): boolean {
-    return this.#closed;
+    return this.#closed || this.#shm.closed;
   }
 
   /**
-   * Lets go of the object: its own segment is unmapped; an object placed in a caller's
-   * SharedMemory leaves that alone. Idempotent; later use throws `ERR_SHMKIT_CLOSED`.
+   * Lets go of the object: its own segment is unmapped, and every pending async operation
+   * on it rejects with `ERR_SHMKIT_CLOSED` (SharedMemory.close); an object placed in a
+   * caller's SharedMemory leaves that alone, and is closed with it when it is closed.
+   * Idempotent; later use throws `ERR_SHMKIT_CLOSED`.
    */
   close(): void {
     if (this.#closed) return;
+    // First, while the memory is there: pending operations end (all of the segment's if it
+    // is the object's own; this object's alone if it was placed in someone else's).
+    if (this.#owns) this.#shm.close();
+    else settleParked(this.#shm, `${this.constructor.name} '${this.name}'`, this.close, this);
     this.#closed = true;
     this.#words = undefined;
-    if (this.#owns) this.#shm.close();
   }
 
   /**
@@ -76,7 +82,7 @@ export abstract class SharedObject implements Disposable {
 
   /** Throws ERR_SHMKIT_CLOSED after close(); `caller` is the public method to blame. */
   protected checkOpen(caller: Function): void {
-    if (this.#closed) throw closedError(`${this.constructor.name} '${this.name}'`, caller);
+    if (this.closed) throw closedError(`${this.constructor.name} '${this.name}'`, caller);
   }
 
   /** The object's words, or ERR_SHMKIT_CLOSED on behalf of `caller`. */

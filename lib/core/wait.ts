@@ -6,9 +6,9 @@
 // blocks the event loop and holds no libuv threadpool thread: on Linux 6.7+ each pending
 // wait is an io_uring futex request, armed in the kernel before waitAsync returns; see
 // native/unix/async-wait-io_uring.cc and docs/design.md.
-import { availableParallelism } from 'node:os';
-import { invalidArgType, outOfRange } from './errors.js';
-import { native, type NativeWaitResult } from './native.js';
+import { invalidArgType, outOfRange, shmkitError } from './errors.js';
+import { native } from './native.js';
+import { ownerOf, parkAsync, type Sleep } from './park.js';
 
 /** How a wait ended, as `Atomics.wait` reports it. */
 export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
@@ -21,11 +21,21 @@ export interface WaitAsyncOptions {
 
 const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out', 'timed-out'];
 
+/**
+ * Checks (int32Array, index). A view of a read-only attach is refused: its pages are the
+ * process's private copy to the kernel, so a wait there would never see another
+ * process's notify, nor a notify reach another process's waiters.
+ */
 export function validateSlot(array: unknown, index: unknown, caller: Function): asserts array is Int32Array {
   if (!(array instanceof Int32Array)) throw invalidArgType('int32Array', 'an instance of Int32Array', array, caller);
   if (typeof index !== 'number') throw invalidArgType('index', 'of type number', index, caller);
   if (!Number.isInteger(index) || index < 0 || index >= array.length) {
     throw outOfRange('index', `an integer >= 0 and < ${array.length}`, index, caller);
+  }
+  const owner = ownerOf(array);
+  if (owner?.readOnly === true) {
+    throw shmkitError(`'${owner.name}' is attached read-only: waits and notifications there cannot reach other processes (open it read-write)`,
+      'ERR_SHMKIT_READ_ONLY', caller, TypeError);
   }
 }
 
@@ -55,25 +65,10 @@ export function wait(int32Array: Int32Array, index: number, expected: number, ti
   return RESULTS[native.wait(int32Array, index, value, atomicsTimeout(timeout, wait))]!;
 }
 
-interface Pending {
-  resolve(result: WaitResult): void;
-  detach(): void;
-}
-
-const pending = new Map<number, Pending>();
-let nextId = 1;
-
-native.setWaitCallback((id: number, result: NativeWaitResult) => {
-  const waiter = pending.get(id);
-  if (waiter === undefined) return; // aborted: already settled
-  pending.delete(id);
-  waiter.detach();
-  waiter.resolve(RESULTS[result]!);
-});
-
 /**
  * The async form of {@link wait}: never blocks the event loop. Resolves `'not-equal'`
- * at once if the word is not `expected`. While it is pending, the process stays alive.
+ * at once if the word is not `expected`. While it is pending, the process stays alive;
+ * closing the SharedMemory it is on rejects it with `ERR_SHMKIT_CLOSED`.
  */
 export function waitAsync(int32Array: Int32Array, index: number, expected: number, timeout?: number,
   options?: WaitAsyncOptions): Promise<WaitResult> {
@@ -88,35 +83,16 @@ export function waitAsync(int32Array: Int32Array, index: number, expected: numbe
     signal?.throwIfAborted();
     if (Atomics.load(int32Array, index) !== value) return Promise.resolve('not-equal');
     if (ms === 0) return Promise.resolve('timed-out');
-    return startWait(int32Array, index, value, ms, signal);
+    return parkAsync(once({ words: int32Array, index, value, ms }), signal);
   } catch (error) {
     return Promise.reject(error);
   }
 }
 
-/** @internal Starts an async wait on a slot already validated. */
-export function startWait(array: Int32Array, index: number, value: number, ms: number,
-  signal: AbortSignal | undefined): Promise<WaitResult> {
-  return startNative((id) => native.waitAsyncStart(array, index, value, ms, id), native.waitAsyncCancel, signal);
-}
-
-/**
- * @internal Starts any asynchronous native operation that reports through the addon's
- * completion channel: `start(id)` begins it, `cancel(id)` asks it to stop on abort.
- */
-export function startNative(start: (id: number) => void, cancel: (id: number) => void,
-  signal: AbortSignal | undefined): Promise<WaitResult> {
-  const id = nextId++;
-  return new Promise<WaitResult>((resolve, reject) => {
-    start(id);
-    const onAbort = (): void => {
-      pending.delete(id);
-      cancel(id);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    pending.set(id, { resolve, detach: () => signal?.removeEventListener('abort', onAbort) });
-  });
+/** A waiting loop of one sleep, whose outcome is the sleep's own. */
+function* once(sleep: Sleep): Generator<Sleep, WaitResult, boolean> {
+  yield sleep;
+  return sleep.result!;
 }
 
 /**
@@ -132,59 +108,6 @@ export function notify(int32Array: Int32Array, index: number, count?: number): n
     n = Math.floor(count);
   }
   return native.notify(int32Array, index, n);
-}
-
-/**
- * @internal How many times shmkit's primitives look at their word before sleeping on it.
- * A hand-off between processes on two CPUs often comes back within microseconds, while
- * a sleep costs a wake-up system call on one side and, on a VM, tens of microseconds of
- * waking an idle virtual CPU on the other. Only primitives whose wake-ups are changes of
- * the word may spin: the raw wait() may not, since a bare notify changes nothing.
- */
-export const SPINS = availableParallelism() > 1 ? 2000 : 0; // on one CPU, spinning only delays the other side
-
-/** @internal Looks at array[index] up to SPINS times; true as soon as it is not `value`. */
-export function spinWhile(array: Int32Array, index: number, value: number): boolean {
-  for (let i = 0; i < SPINS; i++) if (Atomics.load(array, index) !== value) return true;
-  return false;
-}
-
-/** @internal One sleep that a waiting loop asks for: on words[index] while it is `value`. */
-export interface Sleep {
-  words: Int32Array;
-  index: number;
-  value: number;
-  ms: number;
-}
-
-/**
- * @internal Runs a waiting loop written once as a generator of the sleeps it needs,
- * blocking. The generator is told after each sleep whether it timed out.
- */
-export function sleepSync<T>(steps: Generator<Sleep, T, boolean>): T {
-  let r = steps.next(false);
-  while (!r.done) {
-    const s = r.value;
-    r = steps.next(native.wait(s.words, s.index, s.value, s.ms) === 2);
-  }
-  return r.value;
-}
-
-/** @internal The same loop without blocking the event loop; `signal` aborts a sleep. */
-export async function sleepAsync<T>(steps: Generator<Sleep, T, boolean>, signal: AbortSignal | undefined): Promise<T> {
-  let r = steps.next(false);
-  while (!r.done) {
-    const s = r.value;
-    let timedOut: boolean;
-    try {
-      timedOut = (await startWait(s.words, s.index, s.value, s.ms, signal)) === 'timed-out';
-    } catch (error) {
-      r = steps.throw(error); // runs the loop's clean-up, then rethrows unless it catches
-      continue;
-    }
-    r = steps.next(timedOut);
-  }
-  return r.value;
 }
 
 /** Which mechanism async waits use in this process: `'io_uring'` or `'threads'`. */

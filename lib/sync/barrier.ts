@@ -22,7 +22,7 @@ import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
 import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateInteger, validateOptions, validateTimeout } from '../core/validate.js';
-import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
+import { parkAsync, parkSync, spinWhile, type Sleep } from '../core/park.js';
 import { checkConstruct, CONSTRUCT } from '../core/construct.js';
 import { registerKind } from '../core/kinds.js';
 
@@ -145,7 +145,7 @@ export class Barrier extends SharedObject {
   wait(options?: AcquireOptions): number {
     const timeout = timeoutOption(options, this.wait, this.#timeout);
     const { index, gen, done } = this.#arrive(this.wait);
-    return done ? index : sleepSync(this.#waiting(index, gen, timeout, this.wait));
+    return done ? index : parkSync(this.#waiting(index, gen, timeout, this.wait));
   }
 
   /** The async form of {@link wait}: never blocks the event loop. */
@@ -153,7 +153,7 @@ export class Barrier extends SharedObject {
     const { timeout, signal } = validateAsyncOptions(options, this.waitAsync, this.#timeout);
     if (!this.#lock.tryAcquire()) await this.#lock.acquireAsync({ signal });
     const { index, gen, done } = this.#arriveLocked(this.waitAsync);
-    return done ? index : sleepAsync(this.#waiting(index, gen, timeout, this.waitAsync), signal);
+    return done ? index : parkAsync(this.#waiting(index, gen, timeout, this.waitAsync), signal, this);
   }
 
   /**
@@ -173,7 +173,17 @@ export class Barrier extends SharedObject {
         this.#breakIf(gen);
         throw brokenError(caller);
       }
-      if (yield { words: this.words!, index: GEN, value: gen, ms: Math.min(left, LIVENESS_MS) }) this.#checkParties(gen);
+      let quiet: boolean;
+      try {
+        quiet = yield { words: this.words!, index: GEN, value: gen, ms: Math.min(left, LIVENESS_MS) };
+      } catch (error) {
+        // An aborted wait breaks the barrier, as any exception out of Python's wait()
+        // does: this party counts as arrived, and it is leaving. (A close leaves it as it
+        // is: the party arrived and may still be tripped over by the others.)
+        if ((error as CodedError).code !== 'ERR_SHMKIT_CLOSED') this.#breakIf(gen);
+        throw error;
+      }
+      if (quiet) this.#checkParties(gen);
     }
   }
 

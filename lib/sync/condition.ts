@@ -8,14 +8,14 @@
 // the sequence is unchanged; notify(n) increments it and wakes n sleepers. A waiter
 // holds nothing while asleep, so a process killed there costs the others nothing; one
 // killed while it holds the lock is handled by the lock's own recovery.
-import { invalidArgType, invalidArgValue, lockError } from '../core/errors.js';
+import { invalidArgType, invalidArgValue, lockError, type CodedError } from '../core/errors.js';
 import { Lock, lockState, RLock } from './lock.js';
 import { native } from '../core/native.js';
 import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
 import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateOptions } from '../core/validate.js';
-import { startWait } from '../core/wait.js';
+import { parkAsync, parkSync, type Sleep } from '../core/park.js';
 import { CONSTRUCT } from '../core/construct.js';
 import { registerKind } from '../core/kinds.js';
 
@@ -91,25 +91,43 @@ export class Condition extends SharedObject {
    */
   wait(options?: AcquireOptions): boolean {
     const w = this.openWords(this.wait);
-    const timeout = timeoutOption(options, this.wait);
-    const seq = Atomics.load(w, SEQ);
-    const level = this.#releaseAll(this.wait);
-    const r = native.wait(w, SEQ, seq, timeout);
-    this.#reacquire(level);
-    return r !== 2;
+    return parkSync(this.#waiting(w, timeoutOption(options, this.wait), true, this.wait));
   }
 
   /** The async form of {@link wait}: never blocks the event loop. */
-  async waitAsync(options?: AcquireAsyncOptions): Promise<boolean> {
-    const w = this.openWords(this.waitAsync);
-    const { timeout, signal } = validateAsyncOptions(options, this.waitAsync);
-    const seq = Atomics.load(w, SEQ);
-    const level = this.#releaseAll(this.waitAsync);
+  waitAsync(options?: AcquireAsyncOptions): Promise<boolean> {
     try {
-      return (await startWait(w, SEQ, seq, timeout, signal)) !== 'timed-out';
-    } finally {
-      await this.lock.acquireAsync();
-      this.#restore(level);
+      const w = this.openWords(this.waitAsync);
+      const { timeout, signal } = validateAsyncOptions(options, this.waitAsync);
+      return parkAsync(this.#waiting(w, timeout, false, this.waitAsync), signal, this);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * wait's loop, written once for both forms: release every level, sleep on the sequence
+   * word, take the lock back (through the lock's own waiting loop) and restore the level.
+   * An abort takes the lock back too before it is thrown, as a time-out does; a close
+   * does not (there is no lock left to hold).
+   */
+  *#waiting(w: Int32Array, timeout: number, blocking: boolean, caller: Function): Generator<Sleep, boolean, boolean> {
+    const seq = Atomics.load(w, SEQ);
+    const level = this.#releaseAll(caller);
+    let timedOut: boolean;
+    try {
+      timedOut = yield { words: w, index: SEQ, value: seq, ms: timeout };
+    } catch (error) {
+      if ((error as CodedError).code !== 'ERR_SHMKIT_CLOSED') yield* this.#reacquiring(level, blocking, caller);
+      throw error;
+    }
+    yield* this.#reacquiring(level, blocking, caller);
+    return !timedOut;
+  }
+
+  *#reacquiring(level: number, blocking: boolean, caller: Function): Generator<Sleep, void, boolean> {
+    for (let i = 0; i < level; i++) {
+      if (!this.lock.tryAcquire()) yield* this.lock.acquiring(Infinity, blocking, caller);
     }
   }
 
@@ -183,15 +201,6 @@ export class Condition extends SharedObject {
     const level = this.lock.level;
     for (let i = 0; i < level; i++) this.lock.release();
     return level;
-  }
-
-  #reacquire(level: number): void {
-    this.lock.acquire();
-    this.#restore(level);
-  }
-
-  #restore(level: number): void {
-    for (let i = 1; i < level; i++) this.lock.acquire();
   }
 }
 

@@ -6,7 +6,7 @@ import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, payloadView } from '../core/header.js';
 import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateOptions } from '../core/validate.js';
-import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
+import { parkAsync, parkSync, spinWhile, type Sleep } from '../core/park.js';
 import { CONSTRUCT } from '../core/construct.js';
 import { registerKind } from '../core/kinds.js';
 
@@ -64,14 +64,14 @@ export class Event extends SharedObject {
   wait(options?: EventWaitOptions): boolean {
     const w = this.openWords(this.wait);
     const timeout = timeoutOption(options, this.wait);
-    return Atomics.load(w, 0) !== 0 || sleepSync(this.#waiting(timeout, this.wait));
+    return Atomics.load(w, 0) !== 0 || parkSync(this.#waiting(timeout, this.wait));
   }
 
   /** The async form of {@link wait}: never blocks the event loop. */
   async waitAsync(options?: EventWaitAsyncOptions): Promise<boolean> {
     const w = this.openWords(this.waitAsync);
     const { timeout, signal } = validateAsyncOptions(options, this.waitAsync);
-    return Atomics.load(w, 0) !== 0 || sleepAsync(this.#waiting(timeout, this.waitAsync), signal);
+    return Atomics.load(w, 0) !== 0 || parkAsync(this.#waiting(timeout, this.waitAsync), signal, this);
   }
 
   /** Waiting for the flag, for both forms (wait.ts drives it). */

@@ -18,7 +18,7 @@ import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName, payloadView } from '../core/header.js';
 import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateOptions } from '../core/validate.js';
-import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
+import { parkAsync, parkSync, spinWhile, type Sleep } from '../core/park.js';
 import { CONSTRUCT } from '../core/construct.js';
 import { registerKind } from '../core/kinds.js';
 
@@ -118,7 +118,7 @@ export class Lock extends SharedObject {
     const word = this.openWords(this.acquire);
     const timeout = timeoutOption(options, this.acquire);
     if (Atomics.compareExchange(word, 0, 0, ME) === 0 || this.#spin(word)) return this.#took();
-    return sleepSync(this.#acquiring(timeout, true, this.acquire));
+    return parkSync(this.acquiring(timeout, true, this.acquire));
   }
 
   /**
@@ -129,7 +129,7 @@ export class Lock extends SharedObject {
     const word = this.openWords(this.acquireAsync);
     const { timeout, signal } = validateAsyncOptions(options, this.acquireAsync);
     if (Atomics.compareExchange(word, 0, 0, ME) === 0 || this.#spin(word)) return this.#took();
-    return sleepAsync(this.#acquiring(timeout, false, this.acquireAsync), signal);
+    return parkAsync(this.acquiring(timeout, false, this.acquireAsync), signal, this);
   }
 
   /**
@@ -137,8 +137,9 @@ export class Lock extends SharedObject {
    * it): mark the word as having waiters, sleep on it in spells of at most LIVENESS_MS,
    * and after a quiet spell with the same owner, take the lock over if that owner died.
    * Blocking, a wait for this very thread's lock could never end: ERR_SHMKIT_DEADLOCK.
+   * @internal Also part of Condition's waiting loop (it takes its lock back).
    */
-  *#acquiring(timeout: number, blocking: boolean, caller: Function): Generator<Sleep, boolean, boolean> {
+  *acquiring(timeout: number, blocking: boolean, caller: Function): Generator<Sleep, boolean, boolean> {
     const deadline = performance.now() + timeout;
     for (;;) {
       const word = this.openWords(caller); // closed while asleep: ERR_SHMKIT_CLOSED
@@ -298,6 +299,12 @@ export class RLock extends Lock {
   override async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
     if (this.#mine()) return this.#again();
     return (await super.acquireAsync(options)) && this.#first();
+  }
+
+  /** @internal The contended acquire, which leaves the level at 1 when it gets the lock. */
+  override *acquiring(timeout: number, blocking: boolean, caller: Function): Generator<Sleep, boolean, boolean> {
+    if (this.#mine()) return this.#again();
+    return (yield* super.acquiring(timeout, blocking, caller)) && this.#first();
   }
 
   /** Releases one level; the lock is free again when the last level goes. */

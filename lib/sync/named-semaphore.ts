@@ -7,7 +7,7 @@ import { forget, semaphoreKey } from '../core/exit-cleanup.js';
 import { canonicalName, identityOf, osName, randomName } from '../core/names.js';
 import { native, type NativeSemaphore } from '../core/native.js';
 import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateInteger, validateOptions } from '../core/validate.js';
-import { startNative } from '../core/wait.js';
+import { parkAsync, settleParked, type NativeCall } from '../core/park.js';
 import { checkConstruct, CONSTRUCT } from '../core/construct.js';
 
 /** Options of {@link NamedSemaphore.create}. */
@@ -109,8 +109,25 @@ export class NamedSemaphore implements Disposable {
   async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
     const { timeout, signal } = validateAsyncOptions(options, this.acquireAsync);
     if (this.tryAcquire()) return true;
-    const sem = this.#open(this.acquireAsync);
-    return (await startNative((id) => sem.waitAsync(timeout, id), native.cancelSemaphoreWait, signal)) === 'ok';
+    return parkAsync(this.#acquiring(this.#open(this.acquireAsync), timeout), signal, this);
+  }
+
+  /**
+   * The async acquire as the parking layer runs it: one OS wait on a thread of its own.
+   * A unit the OS hands over after the wait was given up (an abort racing a release) is
+   * posted back, so none is lost.
+   */
+  *#acquiring(sem: NativeSemaphore, timeout: number): Generator<NativeCall, boolean, boolean> {
+    const call: NativeCall = {
+      owner: this,
+      start: (id) => sem.waitAsync(timeout, id),
+      cancel: (id) => native.cancelSemaphoreWait(id),
+      undo: () => {
+        if (!this.closed) sem.post();
+      },
+    };
+    yield call;
+    return call.result === 'ok';
   }
 
   /** Adds one unit (`sem_post`). */
@@ -118,9 +135,11 @@ export class NamedSemaphore implements Disposable {
     this.#call(this.release, (s) => s.post());
   }
 
-  /** Closes this process's handle (`sem_close`). Idempotent. */
+  /** Closes this process's handle (`sem_close`); pending async acquires reject with `ERR_SHMKIT_CLOSED`. Idempotent. */
   close(): void {
-    this.#sem?.close();
+    if (this.#sem === undefined) return;
+    settleParked(this, `NamedSemaphore '${this.name}'`, this.close); // pending acquires: ERR_SHMKIT_CLOSED
+    this.#sem.close();
     this.#sem = undefined;
   }
 

@@ -15,7 +15,7 @@ import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, validatePlacement, type CreateTyped, type KindName, payloadView } from '../core/header.js';
 import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateInteger, validateOptions } from '../core/validate.js';
-import { sleepAsync, sleepSync, spinWhile, type Sleep } from '../core/wait.js';
+import { parkAsync, parkSync, spinWhile, type Sleep } from '../core/park.js';
 import { CONSTRUCT } from '../core/construct.js';
 import { registerKind } from '../core/kinds.js';
 
@@ -93,13 +93,13 @@ export class Semaphore extends SharedObject {
   /** Takes one unit, waiting (blocking) up to `timeout` ms for one. Returns whether it did. */
   acquire(options?: AcquireOptions): boolean {
     const timeout = timeoutOption(options, this.acquire);
-    return this.tryAcquire() || sleepSync(this.#acquiring(timeout, this.acquire));
+    return this.tryAcquire() || parkSync(this.#acquiring(timeout, this.acquire));
   }
 
   /** The async form of {@link acquire}: never blocks the event loop. */
   async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
     const { timeout, signal } = validateAsyncOptions(options, this.acquireAsync);
-    return this.tryAcquire() || sleepAsync(this.#acquiring(timeout, this.acquireAsync), signal);
+    return this.tryAcquire() || parkAsync(this.#acquiring(timeout, this.acquireAsync), signal, this);
   }
 
   /** Waiting for a unit, for both forms (wait.ts drives it): registered, asleep while the value is 0. */

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <linux/io_uring.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,7 +22,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <thread>
 
 #include "../shmkit.h"
 
@@ -57,12 +57,12 @@ class UringAsyncWaits final : public AsyncWaits {
   UringAsyncWaits(Done done, void* context) : done_(done), context_(context) {}
 
   ~UringAsyncWaits() override {
-    if (reaper_.joinable()) {
+    if (reaping_) {
       Submit([](io_uring_sqe* sqe) {
         sqe->opcode = IORING_OP_NOP;
         sqe->user_data = kStop;
       });
-      reaper_.join();
+      pthread_join(reaper_, nullptr);
     }
     if (sqes_ != nullptr) munmap(sqes_, sqesSize_);
     if (ring_ != nullptr) munmap(ring_, ringSize_);
@@ -104,7 +104,15 @@ class UringAsyncWaits final : public AsyncWaits {
     int res = 1;
     Drain([&res](uint64_t, int r) { res = r; });
     if (res != -EAGAIN) return false;  // -EINVAL: no futex operations in this kernel
-    reaper_ = std::thread([this] { Reap(); });
+    // pthread, not std::thread: no thread to be had means the threads backend (which will
+    // then report its own error), never an abort.
+    if (pthread_create(&reaper_, nullptr, [](void* self) -> void* {
+          static_cast<UringAsyncWaits*>(self)->Reap();
+          return nullptr;
+        }, this) != 0) {
+      return false;
+    }
+    reaping_ = true;
     return true;
   }
 
@@ -124,8 +132,9 @@ class UringAsyncWaits final : public AsyncWaits {
 
  private:
   // Only the JavaScript thread submits, so the submission ring has a single producer.
+  // Returns how many of the `count` entries the kernel took (all, or fewer on failure).
   template <typename Fill>
-  bool Submit(Fill fill, unsigned count = 1) {
+  unsigned Submit(Fill fill, unsigned count = 1) {
     uint32_t tail = *sqTail_;
     for (unsigned i = 0; i < count; i++) {
       uint32_t index = (tail + i) & sqMask_;
@@ -138,7 +147,14 @@ class UringAsyncWaits final : public AsyncWaits {
     int r;
     do r = Enter(fd_, count, 0, 0);
     while (r < 0 && errno == EINTR);
-    return r == static_cast<int>(count);
+    if (r == static_cast<int>(count)) return count;
+    // The kernel took none (an error) or only the first entries: the rest are taken back
+    // from the ring, so that they never go out later with nobody expecting them.
+    const int taken = r < 0 ? 0 : r;
+    const int saved = errno;
+    __atomic_store_n(sqTail_, tail + taken, __ATOMIC_RELEASE);
+    errno = r < 0 ? saved : EAGAIN;
+    return static_cast<unsigned>(taken);
   }
 
   bool StartWait(uint64_t id, uint32_t* addr, uint32_t expected, int64_t timeoutNs) {
@@ -150,7 +166,8 @@ class UringAsyncWaits final : public AsyncWaits {
     const uint32_t mask = sqMask_;
     io_uring_sqe* base = sqes_;
     uint32_t tail = *sqTail_;
-    return Submit(
+    const unsigned count = timed ? 2 : 1;
+    const unsigned taken = Submit(
         [&](io_uring_sqe* sqe) {
           sqe->opcode = kOpFutexWait;
           sqe->fd = kFutex2SizeU32;
@@ -166,7 +183,13 @@ class UringAsyncWaits final : public AsyncWaits {
           link->len = 1;
           link->user_data = id | kTimeoutTag;
         },
-        timed ? 2 : 1);
+        count);
+    if (taken == count) return true;
+    if (taken == 0) return false;  // nothing went out: the caller reports the error
+    // The wait went out without its timeout: cancel it now. It completes (as cancelled,
+    // which JavaScript reads as a time-out, and loops on) like any wait that was started.
+    Cancel(id);
+    return true;
   }
 
   // Consumes every completion in the ring. Only the reaper thread (after Init) reads it.
@@ -212,7 +235,8 @@ class UringAsyncWaits final : public AsyncWaits {
   uint32_t* cqTail_ = nullptr;
   uint32_t cqMask_ = 0;
   io_uring_cqe* cqes_ = nullptr;
-  std::thread reaper_;
+  pthread_t reaper_{};
+  bool reaping_ = false;
 };
 
 }  // namespace

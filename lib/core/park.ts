@@ -1,0 +1,277 @@
+// The parking layer: how every shmkit primitive sleeps and is woken, written once. A
+// primitive writes its waiting loop as a generator of the sleeps it needs (a futex sleep
+// on a word while it holds a value, or a native operation such as a named semaphore's
+// wait); parkSync drives it blocking, parkAsync without blocking the event loop. The
+// public wait/waitAsync/notify (wait.ts) are a thin contract over the same machinery.
+//
+// What parkAsync guarantees, for every primitive at once:
+//   - An abort is looked at before every sleep, and one that comes during a sleep ends it
+//     at once: the generator is thrown the signal's reason (its `finally` blocks run, so
+//     waiter counts and arrivals are undone) and the promise rejects with it.
+//   - Closing the object that owns the memory (SharedMemory.close(), which every typed
+//     object's close() and every object placed in it go through; NamedSemaphore.close())
+//     ends every pending sleep on it before anything is unmapped: the generator is thrown
+//     ERR_SHMKIT_CLOSED while the words are still there, and nothing keeps the event loop
+//     alive afterwards.
+//   - A sleep that completed in the native layer after JavaScript gave up on it (an abort
+//     or a close racing a wake-up) hands what it got to someone else: a futex wake-up
+//     is passed on with notify(1), a semaphore unit is posted back. No wake-up, no unit is
+//     ever swallowed by a waiter that is no longer there.
+import { availableParallelism } from 'node:os';
+import { closedError, fromNative } from './errors.js';
+import { native, type NativeWaitResult } from './native.js';
+
+/** What owns the memory a sleep is on: a SharedMemory (or a NamedSemaphore for its own waits). */
+export interface Owner {
+  readonly name: string;
+  /** A read-only attach (wait.ts refuses waits on it). */
+  readonly readOnly?: boolean;
+}
+
+/** One futex sleep a waiting loop asks for: on words[index] while it is `value`, up to `ms`. */
+export interface Sleep {
+  words: Int32Array;
+  index: number;
+  value: number;
+  ms: number;
+  /** Set by the driver when the sleep ends: how (the generator itself is told only whether it timed out). */
+  result?: SleepResult;
+}
+
+/**
+ * One native asynchronous operation a waiting loop asks for (a named semaphore's wait):
+ * `start(id)` begins it, reporting through the addon's completion channel; `cancel(id)`
+ * asks it to stop; `undo()` gives back what it got if it succeeded after being given up.
+ */
+export interface NativeCall {
+  owner: Owner;
+  start(id: number): void;
+  cancel(id: number): void;
+  undo(): void;
+  /** Set by the driver when the operation ends: how. */
+  result?: SleepResult;
+}
+
+/** How a sleep ended, as Atomics.wait reports it. */
+export type SleepResult = 'ok' | 'not-equal' | 'timed-out';
+const RESULTS: readonly SleepResult[] = ['ok', 'not-equal', 'timed-out', 'timed-out']; // 3: cancelled
+
+// --- Which owner a view belongs to -------------------------------------------------------
+
+const owners = new WeakMap<ArrayBufferLike, Owner>();
+
+/** Records that `buffer` is a view of `owner`'s memory (SharedMemory does, for every view it makes). */
+export function adopt(buffer: ArrayBufferLike, owner: Owner): void {
+  owners.set(buffer, owner);
+}
+
+/** The owner of the memory `array` is a view of, if shmkit made it. */
+export function ownerOf(array: Int32Array): Owner | undefined {
+  return owners.get(array.buffer);
+}
+
+// --- Pending operations, per owner --------------------------------------------------------
+
+interface Parked {
+  /** The object whose method started it (a Lock placed in a segment), if any. */
+  by: object | undefined;
+  /** Ends the operation now with `error` (close: ERR_SHMKIT_CLOSED). */
+  interrupt(error: unknown): void;
+}
+
+const parked = new WeakMap<Owner, Set<Parked>>();
+const closing = new WeakSet<Owner>();
+
+/**
+ * Ends every pending operation on `owner`'s memory with ERR_SHMKIT_CLOSED, running their
+ * clean-up while the memory is still mapped, and refuses new ones. The owner calls it
+ * first thing in close(), before it unmaps anything. With `by`, only the operations that
+ * object started end (an object placed in a segment that stays open is closing).
+ */
+export function settleParked(owner: Owner, what: string, caller: Function, by?: object): void {
+  if (by === undefined) closing.add(owner);
+  const set = parked.get(owner);
+  if (set === undefined) return;
+  const error = closedError(what, caller);
+  for (const p of [...set]) if (by === undefined || p.by === by) p.interrupt(error);
+}
+
+// --- The native completion channel ---------------------------------------------------------
+
+interface Op {
+  done(result: SleepResult): void;
+  undo(): void;
+  /** Given up (aborted or closed): its completion is only looked at to undo a success. */
+  abandoned: boolean;
+}
+
+const ops = new Map<number, Op>();
+let nextId = 1;
+
+native.setWaitCallback((id: number, result: NativeWaitResult) => {
+  const op = ops.get(id);
+  if (op === undefined) return;
+  ops.delete(id);
+  if (!op.abandoned) op.done(RESULTS[result]!);
+  else if (result === 0) op.undo(); // it got something after all: hand it on
+});
+
+/** Starts a native operation; returns the function that gives it up. */
+function startOp(start: (id: number) => void, cancel: (id: number) => void, undo: () => void,
+  done: (result: SleepResult) => void): () => void {
+  const id = nextId++;
+  const op: Op = { done, undo, abandoned: false };
+  ops.set(id, op);
+  try {
+    start(id);
+  } catch (error) {
+    ops.delete(id);
+    throw error;
+  }
+  return () => {
+    if (op.abandoned || !ops.has(id)) return;
+    op.abandoned = true;
+    cancel(id);
+  };
+}
+
+/** The owner of memory shmkit did not map (a SharedArrayBuffer given to waitAsync): never closed. */
+const UNOWNED: Owner = { name: 'memory' };
+
+/** The native operation behind a futex sleep; its undo passes a wake-up it took on. */
+function futexCall(s: Sleep): NativeCall {
+  const { words, index } = s;
+  return {
+    owner: ownerOf(words) ?? UNOWNED,
+    start: (id) => {
+      try {
+        native.waitAsyncStart(words, index, s.value, s.ms, id);
+      } catch (error) {
+        throw fromNative(error, ownerOf(words)?.name ?? 'memory', parkAsync); // EAGAIN: no thread to be had
+      }
+    },
+    cancel: (id) => native.waitAsyncCancel(id),
+    undo: () => {
+      if (words.length > index) native.notify(words, index, 1); // still mapped: pass the wake-up on
+    },
+  };
+}
+
+// --- The drivers ---------------------------------------------------------------------------
+
+/**
+ * Runs a waiting loop blocking. The generator is told after each sleep whether it timed out.
+ * (A blocking sleep cannot be pending when its thread closes the object, nor aborted.)
+ */
+export function parkSync<T>(steps: Generator<Sleep, T, boolean>): T {
+  let r = steps.next(false);
+  while (!r.done) {
+    const s = r.value;
+    s.result = RESULTS[native.wait(s.words, s.index, s.value, s.ms)]!;
+    r = steps.next(s.result === 'timed-out');
+  }
+  return r.value;
+}
+
+/**
+ * Runs a waiting loop without blocking the event loop; `signal` aborts it; `by` is the
+ * object whose method this is (its close() ends it). See the top of this file for what
+ * it guarantees on abort and close.
+ */
+export function parkAsync<T>(steps: Generator<Sleep | NativeCall, T, boolean>, signal?: AbortSignal, by?: object): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let giveUp: (() => void) | undefined; // the sleep in flight
+    let owner: Owner | undefined; // whose set this operation is in
+    let finished = false;
+    const self: Parked = { by, interrupt };
+    const onAbort = (): void => interrupt(signal!.reason);
+
+    function leave(): void {
+      if (owner !== undefined) parked.get(owner)?.delete(self);
+      owner = undefined;
+    }
+
+    function finish(settle: () => void): void {
+      finished = true;
+      leave();
+      signal?.removeEventListener('abort', onAbort);
+      settle();
+    }
+
+    // Advances the loop by `how` until it asks for a sleep (started here) or ends.
+    function advance(how: () => IteratorResult<Sleep | NativeCall, T>): void {
+      for (;;) {
+        let r: IteratorResult<Sleep | NativeCall, T>;
+        try {
+          r = how();
+        } catch (error) {
+          finish(() => reject(error));
+          return;
+        }
+        if (r.done) {
+          const value = r.value;
+          finish(() => resolve(value));
+          return;
+        }
+        const sleep = r.value;
+        const call = 'words' in sleep ? futexCall(sleep) : sleep;
+        if (signal?.aborted) {
+          const reason = signal.reason;
+          how = () => steps.throw(reason);
+          continue;
+        }
+        if (closing.has(call.owner)) {
+          const error = closedError(`'${call.owner.name}'`, parkAsync);
+          how = () => steps.throw(error);
+          continue;
+        }
+        try {
+          giveUp = startOp(call.start, call.cancel, call.undo, (result) => {
+            sleep.result = result;
+            giveUp = undefined;
+            leave();
+            advance(() => steps.next(result === 'timed-out'));
+          });
+        } catch (error) {
+          how = () => steps.throw(error);
+          continue;
+        }
+        if (owner !== call.owner) {
+          leave();
+          owner = call.owner;
+          let set = parked.get(owner);
+          if (set === undefined) parked.set(owner, (set = new Set()));
+          set.add(self);
+        }
+        return;
+      }
+    }
+
+    function interrupt(error: unknown): void {
+      if (finished || giveUp === undefined) return;
+      const stop = giveUp;
+      giveUp = undefined;
+      stop();
+      leave();
+      advance(() => steps.throw(error));
+    }
+
+    signal?.addEventListener('abort', onAbort, { once: true });
+    advance(() => steps.next(false));
+  });
+}
+
+/**
+ * @internal How many times shmkit's primitives look at their word before sleeping on it.
+ * A hand-off between processes on two CPUs often comes back within microseconds, while
+ * a sleep costs a wake-up system call on one side and, on a VM, tens of microseconds of
+ * waking an idle virtual CPU on the other. Only primitives whose wake-ups are changes of
+ * the word may spin: the raw wait() may not, since a bare notify changes nothing.
+ */
+export const SPINS = availableParallelism() > 1 ? 2000 : 0; // on one CPU, spinning only delays the other side
+
+/** @internal Looks at array[index] up to SPINS times; true as soon as it is not `value`. */
+export function spinWhile(array: Int32Array, index: number, value: number): boolean {
+  for (let i = 0; i < SPINS; i++) if (Atomics.load(array, index) !== value) return true;
+  return false;
+}
