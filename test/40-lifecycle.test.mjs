@@ -1,7 +1,7 @@
 // close() detaches, names live until unlinked, and unlinkOnExit cleans up on the way out.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { Lock, SharedMemory, Value } from 'shmkit';
 import { CHILD, assertOk, isWindows, runNode, uniqueName } from './helpers.mjs';
 
@@ -154,6 +154,17 @@ test('unlinkOnExit forgets a name unlinked by hand, and never removes a successo
     SharedMemory.create({ name: args.name, size: 8 }); // someone else's now`, { args: { name } });
   assertOk(result);
   assert.equal(SharedMemory.exists(name), true);
+});
+
+test('100,000 open/close cycles in one turn leave no mapping behind (/proc/self/maps)', { skip: process.platform !== 'linux' && 'reads /proc/self/maps' }, (t) => {
+  const value = Value.create({ name: uniqueName(t), type: 'int32' });
+  t.after(() => value.close());
+  // By inode: the creator's mapping carries the temporary name it was made under.
+  const inode = String(statSync(`/dev/shm/${value.name}`).ino);
+  const mapped = () => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.split(/\s+/)[4] === inode).length;
+  assert.equal(mapped(), 1, 'the creator\'s own mapping');
+  for (let i = 0; i < 100_000; i++) Value.open(value.name).close();
+  assert.equal(mapped(), 1, 'close() unmapped each at once (before: one mapping each until the views were collected)');
 });
 
 test('close() lets go of the descriptor and mapping at once: 2,000 create/close and open/close cycles use none more', { skip: process.platform !== 'linux' && 'counts /proc/self/fd' }, (t) => {

@@ -263,7 +263,7 @@ export class Queue extends SharedObject {
   }
 
   /**
-   * A put that has to wait, written once for the blocking and the async form (wait.ts
+   * A put that has to wait, written once for the blocking and the async form (park.ts
    * drives it): look for room, then sleep on the room-event word, registered as a waiting
    * producer, in spells of at most LIVENESS_MS, after each of which a slot abandoned by
    * a dead reader is freed.
@@ -478,7 +478,7 @@ export class Queue extends SharedObject {
   }
 
   /**
-   * Looks for data (or room) SPINS times (wait.ts) before a get (put) sleeps: a producer
+   * Looks for data (or room) SPINS times (park.ts) before a get (put) sleeps: a producer
    * and a consumer running flat out on two CPUs are usually microseconds apart.
    * True as soon as there is some, or the queue ended.
    */

@@ -158,7 +158,7 @@ export class Barrier extends SharedObject {
 
   /**
    * Waiting for generation `gen` to end, written once for the blocking and the async form
-   * (wait.ts drives it): passed if it tripped, broken otherwise; a time-out breaks it for
+   * (park.ts drives it): passed if it tripped, broken otherwise; a time-out breaks it for
    * everyone, and after each quiet spell the parties that arrived are checked for life.
    */
   *#waiting(index: number, gen: number, timeout: number, caller: Function): Generator<Sleep, number, boolean> {

@@ -74,7 +74,7 @@ export class Event extends SharedObject {
     return Atomics.load(w, 0) !== 0 || parkAsync(this.#waiting(timeout, this.waitAsync), signal, this);
   }
 
-  /** Waiting for the flag, for both forms (wait.ts drives it). */
+  /** Waiting for the flag, for both forms (park.ts drives it). */
   *#waiting(timeout: number, caller: Function): Generator<Sleep, boolean, boolean> {
     if (spinWhile(this.openWords(caller), 0, 0)) return true;
     const deadline = performance.now() + timeout;

@@ -133,7 +133,7 @@ export class Lock extends SharedObject {
   }
 
   /**
-   * A contended acquire, written once for the blocking and the async form (wait.ts drives
+   * A contended acquire, written once for the blocking and the async form (park.ts drives
    * it): mark the word as having waiters, sleep on it in spells of at most LIVENESS_MS,
    * and after a quiet spell with the same owner, take the lock over if that owner died.
    * Blocking, a wait for this very thread's lock could never end: ERR_SHMKIT_DEADLOCK.

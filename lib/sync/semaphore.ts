@@ -102,7 +102,7 @@ export class Semaphore extends SharedObject {
     return this.tryAcquire() || parkAsync(this.#acquiring(timeout, this.acquireAsync), signal, this);
   }
 
-  /** Waiting for a unit, for both forms (wait.ts drives it): registered, asleep while the value is 0. */
+  /** Waiting for a unit, for both forms (park.ts drives it): registered, asleep while the value is 0. */
   *#acquiring(timeout: number, caller: Function): Generator<Sleep, boolean, boolean> {
     if (spinWhile(this.openWords(caller), VALUE, 0) && this.tryAcquire()) return true;
     const deadline = performance.now() + timeout;
