@@ -19,7 +19,9 @@ export abstract class SharedObject implements Disposable {
    * A getter over a private field (V8 inlines it), so that nobody outside can replace it.
    */
   protected get words(): Int32Array | undefined {
-    return this.#shm.closed ? undefined : this.#words; // placed objects follow their SharedMemory
+    // A placed object follows its SharedMemory: its close() detached these words (length 0).
+    const w = this.#words;
+    return w !== undefined && w.length !== 0 ? w : undefined;
   }
 
   /** The name of the segment the object lives in. */
