@@ -25,9 +25,9 @@ const emptyProc = ['unshare', '--mount', 'sh', '-c', 'mount -t tmpfs -o size=1m 
 
 // qemu-user (what runs arm64 Node on x64 hosts) fakes /proc/self/stat and translates
 // every system call, the OFD locks owners hold included.
-const qemu = ['/usr/bin/qemu-x86_64-static'].find((q) => process.arch === 'x64' && existsSync(q));
+const qemu = ['/usr/bin/qemu-x86_64-static'].find((q) => process.platform === 'linux' && process.arch === 'x64' && existsSync(q));
 const asan = /asan/.test(process.env.LD_PRELOAD ?? '');
-const noQemu = asan ? 'node with the ASan runtime is killed under qemu-user (seen: SIGKILL before any output)' : !qemu && 'needs qemu-user-static on x64';
+const noQemu = asan ? 'node with the ASan runtime is killed under qemu-user (seen: SIGKILL before any output)' : !qemu && 'needs qemu-user-static, on Linux x64';
 
 const PLACES = [
   { place: 'holder and waiter in plain processes', holder: [], waiter: [], skip: false },

@@ -62,6 +62,10 @@ function atomicsTimeout(value: unknown, caller: Function): number {
 export function wait(int32Array: Int32Array, index: number, expected: number, timeout?: number): WaitResult {
   validateSlot(int32Array, index, wait);
   const value = validateExpected(expected, wait);
+  // Looked at here, not only by the kernel: macOS's wait calls report a differing value as
+  // a wake-up, and the addon never reads the word itself (it may be unmapped under an
+  // async wait's thread).
+  if (Atomics.load(int32Array, index) !== value) return 'not-equal';
   return RESULTS[native.wait(int32Array, index, value, atomicsTimeout(timeout, wait))]!;
 }
 

@@ -49,8 +49,10 @@ int64_t MonotonicNs() {
 
 WaitResult WaitAddress(uint32_t* addr, uint32_t expected, int64_t timeoutNs) {
   const int64_t deadline = timeoutNs < 0 ? -1 : MonotonicNs() + timeoutNs;
+  // The word is compared by the kernel, never read here: an async wait's thread may still
+  // be in this loop when its segment is closed and unmapped, and a load of unmapped memory
+  // would be SIGSEGV where the kernel's read is EFAULT.
   for (;;) {
-    if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != expected) return WaitResult::kNotEqual;
     int64_t left = deadline < 0 ? -1 : deadline - MonotonicNs();
     if (deadline >= 0 && left <= 0) return WaitResult::kTimedOut;
     int r;
@@ -62,15 +64,15 @@ WaitResult WaitAddress(uint32_t* addr, uint32_t expected, int64_t timeoutNs) {
                                                           static_cast<uint64_t>(left));
       if (r >= 0) return WaitResult::kOk;
       if (errno == ETIMEDOUT) continue;  // the loop decides against the deadline
-      if (errno == EINTR || errno == EFAULT) continue;
-      return WaitResult::kNotEqual;
+      if (errno == EINTR) continue;
+      return WaitResult::kNotEqual;  // EFAULT (unmapped), or the word differs
     }
     // __ulock_wait takes microseconds, 0 meaning no limit.
     uint32_t us = left < 0 ? 0 : static_cast<uint32_t>(left / 1000 > UINT32_MAX ? UINT32_MAX : (left / 1000 == 0 ? 1 : left / 1000));
     r = __ulock_wait(kUlCompareAndWaitShared | kUlfNoErrno, addr, expected, us);
     if (r >= 0) return WaitResult::kOk;
-    if (r == -ETIMEDOUT || r == -EINTR || r == -EFAULT) continue;
-    return WaitResult::kNotEqual;
+    if (r == -ETIMEDOUT || r == -EINTR) continue;
+    return WaitResult::kNotEqual;  // EFAULT (unmapped), or the word differs
   }
 }
 

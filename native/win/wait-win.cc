@@ -306,10 +306,12 @@ int WakeAddress(uint32_t* addr, int count) {
     if (woken.empty()) break;
     // Their events are set outside the lock. A waiter whose process has died has no
     // event any more: its slot is taken out, and another waiter is woken in its place.
+    // One whose event this process may not open (another user's, ERROR_ACCESS_DENIED)
+    // lives: its slot stays its own, to deregister itself, as WaiterAlive judges too.
     for (const Seen& w : woken) {
       HANDLE e = OpenEventW(EVENT_MODIFY_STATE, FALSE, EventName(w.pid, w.token).c_str());
       if (e == nullptr) {
-        FreeIfStill(lot, b, w);
+        if (GetLastError() != ERROR_ACCESS_DENIED) FreeIfStill(lot, b, w);
         continue;
       }
       SetEvent(e);
