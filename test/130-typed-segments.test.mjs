@@ -67,23 +67,26 @@ test('open of the wrong kind, or of something that is not a shmkit object, is ER
 test('open racing create in another process never sees a half-built object', async (t) => {
   const names = Array.from({ length: 20 }, () => uniqueName(t));
   // The child opens each name as soon as it exists and reports what it saw first.
+  let started;
+  const ready = new Promise((r) => { started = r; });
   const child = runNode(`${CHILD}
     const seen = [];
+    console.log('opening');
     for (const name of args.names) {
       for (;;) {
         try { const v = SharedArray.open(name); seen.push([...v.array].join(',')); v.close(); break; }
         catch (e) { if (e.code !== 'ENOENT') { seen.push(e.code); break; } }
       }
     }
-    console.log(JSON.stringify(seen));`, { args: { names }, timeout: 60_000 });
-  await new Promise((r) => setTimeout(r, 50));
+    console.log(JSON.stringify(seen));`, { args: { names }, timeout: 60_000, onStdout: (d) => d.includes('opening') && started() });
+  await ready; // the child is trying to open the first name before it exists
   const made = []; // kept open: on Windows a name goes with its last handle
   t.after(() => made.forEach((a) => a.close()));
   for (const name of names) {
     made.push(SharedArray.create({ name, type: 'int32', from: [7, 8, 9, 10] }));
     await new Promise((r) => setImmediate(r));
   }
-  const seen = JSON.parse(assertOk(await child).stdout);
+  const seen = JSON.parse(assertOk(await child).stdout.trim().split("\n").pop());
   assert.deepEqual(seen, names.map(() => '7,8,9,10'));
 });
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore, SharedMemory, Value } from 'shmkit';
-import { CHILD, assertKilled, assertOk, runNode, uniqueName, until } from './helpers.mjs';
+import { CHILD, asleep, assertKilled, assertOk, runNode, uniqueName, until } from './helpers.mjs';
 
 const code = (c) => (e) => {
   assert.equal(e.code, c, e.message);
@@ -52,12 +52,22 @@ test('Semaphore: counts across processes; BoundedSemaphore refuses to overflow',
   assert.equal(sem.acquire({ timeout: 30 }), false);
   assert.equal(await sem.acquireAsync({ timeout: 30 }), false);
   // A child waits blocking and another async; the parent releases two units.
-  const children = ['acquire({ timeout: 20_000 })', 'acquireAsync({ timeout: 20_000 })'].map((call) => runNode(`${CHILD}
+  // Bounded well above a wake-up and well below the time-out, so that a lost wake-up fails
+  // instead of passing as slow; the children are known to be asleep (the waiter count in
+  // the semaphore's second word, docs/memory-layout.md) before the release.
+  const waiters = new Int32Array(SharedMemory.open(sem.name).view(64 + 4, 4));
+  const children = ['acquire({ timeout: 5_000 })', 'acquireAsync({ timeout: 5_000 })'].map((call) => runNode(`${CHILD}
     const s = Semaphore.open(args.name);
-    console.log(await s.${call});`, { args: { name: sem.name } }));
-  await new Promise((r) => setTimeout(r, 200));
+    const r = await s.${call};
+    console.log(JSON.stringify([r, Date.now()]));`, { args: { name: sem.name } }));
+  await until(() => Atomics.load(waiters, 0) === 2, 10_000, 'two waiters asleep');
+  const releasedAt = Date.now();
   sem.release(2);
-  for (const c of await Promise.all(children)) assert.equal(assertOk(c).stdout.trim(), 'true');
+  for (const c of await Promise.all(children)) {
+    const [r, at] = JSON.parse(assertOk(c).stdout);
+    assert.equal(r, true);
+    assert.ok(at - releasedAt < 1000, `woken ${at - releasedAt} ms after the release`);
+  }
   assert.equal(sem.value, 0);
   sem.release();
   assert.equal(sem.value, 1);
@@ -86,16 +96,21 @@ test('Event: set wakes waiters in other processes, blocking and async; clear; ti
   assert.equal(await ev.waitAsync({ timeout: 20 }), false);
   const ready = Value.create({ name: uniqueName(t), type: 'int32' });
   t.after(() => ready.close());
-  const children = ['wait({ timeout: 20_000 })', 'waitAsync({ timeout: 20_000 })', 'waitAsync()'].map((call) => runNode(`${CHILD}
+  const spawned = [];
+  const children = ['wait({ timeout: 5_000 })', 'waitAsync({ timeout: 5_000 })', 'waitAsync()'].map((call) => runNode(`${CHILD}
     const ev = Event.open(args.name);
     Value.open(args.ready).add(1);
-    const t0 = Date.now();
     const r = await ev.${call};
-    console.log(JSON.stringify([r, Date.now() - t0]));`, { args: { name: ev.name, ready: ready.name } }));
+    console.log(JSON.stringify([r, Date.now()]));`, { args: { name: ev.name, ready: ready.name }, onSpawn: (c) => spawned.push(c) }));
   await until(() => ready.value === 3, 10_000, 'three waiters');
-  await new Promise((r) => setTimeout(r, 100));
+  await asleep(spawned); // each is in its wait, not about to enter it
+  const setAt = Date.now();
   ev.set();
-  for (const c of await Promise.all(children)) assert.equal(JSON.parse(assertOk(c).stdout)[0], true);
+  for (const c of await Promise.all(children)) {
+    const [r, at] = JSON.parse(assertOk(c).stdout);
+    assert.equal(r, true);
+    assert.ok(at - setAt < 1000, `woken ${at - setAt} ms after set() (a lost wake-up would show as the 5 s time-out)`);
+  }
   assert.equal(ev.isSet(), true);
   assert.equal(ev.wait(), true, 'a set event returns at once');
   ev.clear();
@@ -119,22 +134,28 @@ test('Condition: wait/notify across processes, waitFor, notify counts, ownership
   cond.release();
   cond.release();
   // Consumers wait for box > 0 with waitFor (blocking) and waitForAsync.
+  const spawnedConsumers = [];
   const consumers = ['waitFor', 'waitForAsync'].map((fn) => runNode(`${CHILD}
     const cond = Condition.open(args.cond);
     const box = Value.open(args.box);
     await cond.acquireAsync();
     box.add(100);                                   // "I am waiting"
-    const seen = await cond.${fn}(() => box.value % 100 > 0 && box.value, { timeout: 20_000 });
+    const seen = await cond.${fn}(() => box.value % 100 > 0 && box.value, { timeout: 5_000 });
     box.sub(1);
     cond.release();
-    console.log(seen > 0);`, { args: { cond: cond.name, box: box.name } }));
+    console.log(JSON.stringify([seen > 0, Date.now()]));`, { args: { cond: cond.name, box: box.name }, onSpawn: (c) => spawnedConsumers.push(c) }));
   await until(() => box.value === 200, 10_000, 'two waiting consumers');
-  await new Promise((r) => setTimeout(r, 50));
+  await asleep(spawnedConsumers);
   cond.acquire();
   box.add(2);
+  const notifiedAt = Date.now();
   cond.notifyAll();
   cond.release();
-  for (const c of await Promise.all(consumers)) assert.equal(assertOk(c).stdout.trim(), 'true');
+  for (const c of await Promise.all(consumers)) {
+    const [seen, at] = JSON.parse(assertOk(c).stdout);
+    assert.equal(seen, true);
+    assert.ok(at - notifiedAt < 1000, `woken ${at - notifiedAt} ms after notifyAll()`);
+  }
   assert.equal(box.value, 200, 'each consumer took one');
   const plain = Condition.create({ name: uniqueName(t), lock: 'lock' });
   t.after(() => plain.close());

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NamedSemaphore } from 'shmkit';
-import { CHILD, assertOk, isWindows, noPython, runNode, runPython, uniqueName } from './helpers.mjs';
+import { CHILD, asleep, assertOk, isWindows, noPython, runNode, runPython, uniqueName, until } from './helpers.mjs';
 
 const code = (c) => (e) => {
   assert.equal(e.code, c, e.message);
@@ -67,7 +67,7 @@ libc.sem_close(s)`, { args: { name: other } }));
   t.after(() => opened.close());
   assert.equal(opened.value, 0);
   assert.equal(opened.acquire({ timeout: 20 }), false);
-  const waiting = opened.acquireAsync({ timeout: 20_000 });
+  const waiting = opened.acquireAsync({ timeout: 5_000 });
   assertOk(await runPython(`${PY}
 s = sem_open(args['name'])
 libc.sem_post(s)
@@ -80,11 +80,12 @@ test('blocking and async acquire across Node processes; abort gives the unit bac
   const name = semName(t);
   const sem = NamedSemaphore.create({ name, value: 0 });
   t.after(() => sem.close());
+  const spawned = [];
   const child = runNode(`${CHILD}
     import { NamedSemaphore } from 'shmkit';
     const s = NamedSemaphore.open(args.name);
-    console.log(s.acquire({ timeout: 20_000 }), await s.acquireAsync({ timeout: 20_000 }));`, { args: { name } });
-  await new Promise((r) => setTimeout(r, 200));
+    console.log(s.acquire({ timeout: 5_000 }), await s.acquireAsync({ timeout: 5_000 }));`, { args: { name }, onSpawn: (c) => spawned.push(c) });
+  await asleep(spawned); // in its blocking acquire
   sem.release();
   sem.release();
   assert.equal(assertOk(await child).stdout.trim(), 'true true');
@@ -92,9 +93,9 @@ test('blocking and async acquire across Node processes; abort gives the unit bac
   const pending = sem.acquireAsync({ signal: ac.signal });
   ac.abort();
   await assert.rejects(pending, { name: 'AbortError' });
-  await new Promise((r) => setTimeout(r, 400)); // the cancelled wait's thread has let go
   sem.release();
-  assert.equal(sem.value, 1, 'the aborted acquire did not keep the unit');
+  // The aborted acquire's thread may still take the unit in passing; it hands it back.
+  await until(() => sem.value === 1, 2000, 'the unit to be there (the aborted acquire did not keep it)');
 });
 
 test('errors: EEXIST, ENOENT, names, values, use after close', (t) => {
@@ -130,7 +131,9 @@ test('a Worker that ends with an acquire pending neither crashes the process nor
     await w.terminate();
     const s = NamedSemaphore.open(args.name);
     s.release();
-    await new Promise((r) => setTimeout(r, 500)); // longer than a wait slice
+    // The terminated Worker's waiting thread may take the unit before it sees it is
+    // cancelled; it gives it back. Bounded: a unit kept would show as 0 here.
+    for (const deadline = Date.now() + 2000; s.value !== 1 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 5));
     console.log(s.value);`, { args: { name } }));
   assert.equal(out.stdout.trim(), '1');
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -215,6 +215,26 @@ import { SharedMemory, Lock, RLock, Semaphore, BoundedSemaphore, Event, Conditio
   ShareableList, wait, waitAsync, notify, waitBackend } from 'shmkit';
 const args = JSON.parse(process.env.SHMKIT_TEST_ARGS);
 `;
+
+/**
+ * Resolves once the main thread of each child (ChildProcess objects, from runNode's
+ * onSpawn) is asleep in the kernel (Linux: state S in /proc/PID/stat): a child blocked in a
+ * wait, or one whose event loop idles with an async wait armed. The way to know that a
+ * waiter is really waiting before it is woken, instead of sleeping and hoping. Elsewhere
+ * (no /proc) it waits 200 ms.
+ */
+export async function asleep(children, timeout = 10_000) {
+  if (process.platform !== 'linux') return new Promise((r) => setTimeout(r, 200));
+  const state = (pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+    } catch {
+      return undefined;
+    }
+  };
+  // The child is `node` itself (no wrapper), so its pid is the main thread's.
+  await until(() => children.every((c) => state(c.pid) === 'S'), timeout, 'the children to be asleep');
+}
 
 /** Resolves when `predicate()` holds, polling; rejects after `timeout` ms. */
 export async function until(predicate, timeout = 10_000, what = 'condition') {
