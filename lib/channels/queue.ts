@@ -49,7 +49,7 @@ import { SharedObject } from '../core/shared-object.js';
 import { built, createTyped, openTyped, type CreateTyped, payloadView } from '../core/header.js';
 import { decodeUtf8, encoder } from '../core/utf8.js';
 import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateAsyncOptions, validateInteger, validateOptions } from '../core/validate.js';
-import { SPINS, parkAsync, parkSync, type Sleep } from '../core/park.js';
+import { parkAsync, parkSync, spinUntil, type Sleep } from '../core/park.js';
 import { checkConstruct, CONSTRUCT } from '../core/construct.js';
 import { registerKind } from '../core/kinds.js';
 
@@ -478,15 +478,12 @@ export class Queue extends SharedObject {
   }
 
   /**
-   * Looks for data (or room) SPINS times (park.ts) before a get (put) sleeps: a producer
+   * Looks for data (or room) for a few microseconds (park.ts, spinUntil) before a get (put) sleeps: a producer
    * and a consumer running flat out on two CPUs are usually microseconds apart.
    * True as soon as there is some, or the queue ended.
    */
   #spin(w: Int32Array, forData: boolean): boolean {
-    for (let i = 0; i < SPINS; i++) {
-      if (forData ? !this.#noData(w) : !this.#noRoom(w)) return true;
-    }
-    return false;
+    return spinUntil(forData ? () => !this.#noData(w) : () => !this.#noRoom(w));
   }
 
   #noData(w: Int32Array): boolean {

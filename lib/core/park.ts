@@ -17,7 +17,7 @@
 //     or a close racing a wake-up) hands what it got to someone else: a futex wake-up
 //     is passed on with notify(1), a semaphore unit is posted back. No wake-up, no unit is
 //     ever swallowed by a waiter that is no longer there.
-import { availableParallelism } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { closedError, fromNative } from './errors.js';
 import { native, type NativeWaitResult } from './native.js';
 
@@ -261,17 +261,42 @@ export function parkAsync<T>(steps: Generator<Sleep | NativeCall, T, boolean>, s
   });
 }
 
-/**
- * @internal How many times shmkit's primitives look at their word before sleeping on it.
- * A hand-off between processes on two CPUs often comes back within microseconds, while
- * a sleep costs a wake-up system call on one side and, on a VM, tens of microseconds of
- * waking an idle virtual CPU on the other. Only primitives whose wake-ups are changes of
- * the word may spin: the raw wait() may not, since a bare notify changes nothing.
- */
-export const SPINS = availableParallelism() > 1 ? 2000 : 0; // on one CPU, spinning only delays the other side
+// --- Looking before sleeping ----------------------------------------------------------------
+//
+// A hand-off between processes on two CPUs often comes back within a microsecond or two,
+// while a sleep costs a wake-up system call on one side and, on a VM, tens of microseconds
+// of waking an idle virtual CPU on the other. So the primitives whose wake-ups are changes
+// of their word look at it for a while before they sleep; the raw wait() never does, since
+// a bare notify changes nothing it could see. The policy, from the machine:
+//   - One CPU online: never look; it could only keep the peer from running.
+//   - Looking is bounded by time (not iterations, whose cost varies tenfold between
+//     machines): SPIN_MS when this thread may run on several CPUs. A thread pinned to one
+//     CPU (its affinity mask, which is what os.availableParallelism() reports) cannot tell
+//     whether its peer is pinned to the same one, where looking only holds it up, or to
+//     another, where it pays: it looks for PINNED_SPIN_MS, enough for a round trip on two
+//     CPUs and a small loss on one.
+//   - A gap between two looks longer than PREEMPTED_MS means this thread was preempted:
+//     the CPU is contended, and looking on would take it from whoever needs it. It stops.
+const ONLINE_CPUS = cpus().length;
+const SPIN_MS = 0.02;
+const PINNED_SPIN_MS = 0.004;
+const PREEMPTED_MS = 0.05;
+const LOOK_MS = ONLINE_CPUS <= 1 ? 0 : availableParallelism() > 1 ? SPIN_MS : PINNED_SPIN_MS;
 
-/** @internal Looks at array[index] up to SPINS times; true as soon as it is not `value`. */
+/** @internal Looks until `ready()` is true, within the policy above; whether it became true. */
+export function spinUntil(ready: () => boolean): boolean {
+  if (LOOK_MS === 0) return false;
+  const start = performance.now();
+  let last = start;
+  for (;;) {
+    for (let i = 0; i < 64; i++) if (ready()) return true;
+    const now = performance.now();
+    if (now - start >= LOOK_MS || now - last >= PREEMPTED_MS) return false;
+    last = now;
+  }
+}
+
+/** @internal Looks at array[index] within the policy above; true as soon as it is not `value`. */
 export function spinWhile(array: Int32Array, index: number, value: number): boolean {
-  for (let i = 0; i < SPINS; i++) if (Atomics.load(array, index) !== value) return true;
-  return false;
+  return spinUntil(() => Atomics.load(array, index) !== value);
 }

@@ -1,6 +1,7 @@
 // Event: Python's multiprocessing.Event, by name: a flag that processes wait for.
 //
-// Layout (8 bytes, 8-aligned; zero is a cleared event): int32 flag (0 or 1), int32 reserved.
+// Layout (8 bytes, 8-aligned; zero is a cleared event): int32 flag (0 or 1), int32 how
+// many threads may be asleep waiting for it (set skips the wake-up system call when 0).
 import { native } from '../core/native.js';
 import { SharedMemory } from '../core/shared-memory.js';
 import { SharedObject } from '../core/shared-object.js';
@@ -9,6 +10,11 @@ import { type AcquireAsyncOptions, type AcquireOptions, timeoutOption, validateA
 import { parkAsync, parkSync, spinWhile, type Sleep } from '../core/park.js';
 import { CONSTRUCT } from '../core/construct.js';
 import { registerKind } from '../core/kinds.js';
+
+/** The second word: how many may be asleep on the flag. */
+const WAITERS = 1;
+/** The longest a waiter sleeps before it looks at the flag again. */
+const RECHECK_MS = 1000;
 
 
 /** Options of {@link Event.wait}. */
@@ -52,7 +58,10 @@ export class Event extends SharedObject {
   /** Sets the flag and wakes every waiter, in every process. */
   set(): void {
     const w = this.openWords(this.set);
-    if (Atomics.exchange(w, 0, 1) === 0) native.notify(w, 0, Infinity);
+    // A waiter counts itself before it looks at the flag and sleeps; this stores the flag
+    // before it looks at the count: one of the two sees the other (both sequentially
+    // consistent), so a waiter is never left asleep, and nobody pays a system call for none.
+    if (Atomics.exchange(w, 0, 1) === 0 && Atomics.load(w, WAITERS) !== 0) native.notify(w, 0, Infinity);
   }
 
   /** Clears the flag. */
@@ -83,7 +92,14 @@ export class Event extends SharedObject {
       if (Atomics.load(w, 0) !== 0) return true;
       const left = deadline - performance.now();
       if (left <= 0) return false;
-      yield { words: w, index: 0, value: 0, ms: left };
+      Atomics.add(w, WAITERS, 1);
+      try {
+        // At most RECHECK_MS at a time: a count some peer wrote wrong (0 while we sleep)
+        // costs that much delay, never a wait without end.
+        if (Atomics.load(w, 0) === 0) yield { words: w, index: 0, value: 0, ms: Math.min(left, RECHECK_MS) };
+      } finally {
+        Atomics.sub(w, WAITERS, 1);
+      }
     }
   }
 }
