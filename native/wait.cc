@@ -69,14 +69,23 @@ void Deliver(Napi::Env env, AddonData* data) {
     batch.swap(data->completed);
     data->deliveryScheduled = false;
   }
+  // Every completion is delivered even if a callback throws (with exceptions disabled, a
+  // pending exception would make every later Call fail): the first error is thrown again
+  // once all are in.
+  Napi::Value first;
   for (const auto& [id, result] : batch) {
     data->pending--;
     if (!data->onComplete.IsEmpty()) {
       data->onComplete.Call({Napi::Number::New(env, static_cast<double>(id)),
                              Napi::Number::New(env, static_cast<int>(result))});
+      if (env.IsExceptionPending()) {
+        Napi::Error e = env.GetAndClearPendingException();
+        if (first.IsEmpty()) first = e.Value();
+      }
     }
   }
   if (data->pending == 0) data->deliver.Unref(env);
+  if (!first.IsEmpty()) Napi::Error(env, first).ThrowAsJavaScriptException();
 }
 
 }  // namespace
@@ -127,8 +136,9 @@ Napi::Value WaitAsyncStart(const Napi::CallbackInfo& info) {
   }
   AsyncWaits* waits = Waits(env);
   if (!waits->Start(static_cast<uint64_t>(id), addr, Expected(info[2]), TimeoutNs(info[3]))) {
+    const int code = errno;  // before anything else can change it
     Napi::Error error = Napi::Error::New(env, "could not start an asynchronous wait");
-    error.Set("errno", Napi::Number::New(env, errno));
+    error.Set("errno", Napi::Number::New(env, code));
     const bool threads = std::string(waits->Backend()) == "threads";
     error.Set("syscall", Napi::String::New(env, threads ? "pthread_create" : "io_uring_enter"));
     error.Set("osError", Napi::Boolean::New(env, true));

@@ -18,7 +18,7 @@ test('the header is laid out as docs/memory-layout.md says', (t) => {
   const h = new DataView(raw.buffer);
   assert.equal(raw.size, isWindows ? 4096 : 64 + 16, 'Windows reports whole pages');
   assert.equal(Buffer.from(raw.buffer, 0, 4).toString('latin1'), 'SHMK');
-  assert.equal(h.getUint16(4, true), 2, 'format version');
+  assert.equal(h.getUint16(4, true), 3, 'format version');
   assert.equal(h.getUint16(6, true), 2, 'kind: Value');
   assert.equal(h.getUint32(8, true), 64, 'payload offset');
   assert.equal(h.getUint32(12, true), 5, 'element type: int32');
@@ -58,8 +58,8 @@ test('open of the wrong kind, or of something that is not a shmkit object, is ER
   const future = SharedMemory.create({ name: uniqueName(t), size: 128 });
   t.after(() => future.close());
   future.write(0, Buffer.from('SHMK'));
-  future.write(4, new Uint16Array([3, 1]));
-  assert.throws(() => Lock.open(future.name), (e) => e.code === 'ERR_SHMKIT_KIND' && /format version 3/.test(e.message));
+  future.write(4, new Uint16Array([4, 1]));
+  assert.throws(() => Lock.open(future.name), (e) => e.code === 'ERR_SHMKIT_KIND' && /format version 4/.test(e.message));
   assert.throws(() => Lock.open(uniqueName(t)), code('ENOENT'));
   assert.throws(() => Lock.create({ name: l.name }), code('EEXIST'));
 });

@@ -298,3 +298,67 @@ test('no thread to be had (ulimit -u) on the threads backend: an EAGAIN error fo
   assert.ok(counts.EAGAIN > 0, `some waits found no thread: ${r.stdout}`);
   assert.equal((counts.EAGAIN ?? 0) + (counts.false ?? 0), 200, r.stdout);
 });
+
+test('an aborted Condition wait takes the lock back before it rejects, even when another task holds it meanwhile', async (t) => {
+  const { Condition } = await import('shmkit');
+  const c = Condition.create({ name: uniqueName(t), lock: 'lock' });
+  t.after(() => c.close());
+  await c.acquireAsync();
+  const ac = new AbortController();
+  let settled = false;
+  const p = c.waitAsync({ signal: ac.signal }).finally(() => { settled = true; });
+  assert.equal(c.lock.tryAcquire(), true, 'another task of this thread takes the lock');
+  ac.abort(new Error('stop'));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(settled, false, 'still waiting for the lock');
+  c.lock.release(); // the other task is done
+  await assert.rejects(p, /stop/);
+  assert.equal(c.lock.owned, true, 'rejected with the lock held, as a time-out returns');
+  c.lock.release();
+});
+
+test('closing a segment under a wait that took a wake-up passes the wake-up on (another open of it is waiting too)', async (t) => {
+  const a = SharedMemory.create({ name: uniqueName(t), size: 8 });
+  const b = SharedMemory.open(a.name);
+  t.after(() => { a.close(); b.close(); });
+  const wa = new Int32Array(a.buffer);
+  const wb = new Int32Array(b.buffer);
+  const first = waitAsync(wa, 0, 0, 10_000).then((r) => r, (e) => e.code);
+  await new Promise((r) => setTimeout(r, 20));
+  const second = waitAsync(wb, 0, 0, 3000);
+  await new Promise((r) => setTimeout(r, 20));
+  const t0 = performance.now();
+  assert.equal(notify(wb, 0, 1), 1); // wakes the first, asleep longest
+  a.close(); // before its report arrives
+  assert.equal(await first, 'ERR_SHMKIT_CLOSED');
+  assert.equal(await second, 'ok');
+  assert.ok(performance.now() - t0 < 500, 'passed on at once, not at the second wait\'s time-out');
+});
+
+test('RLock: two acquireAsync calls of one thread in the same tick hold two levels', async (t) => {
+  const { RLock } = await import('shmkit');
+  const l = RLock.create({ name: uniqueName(t) });
+  t.after(() => l.close());
+  const both = await Promise.all([l.acquireAsync(), l.acquireAsync()]);
+  assert.deepEqual(both, [true, true]);
+  assert.equal(l.level, 2);
+  l.release();
+  assert.equal(l.owned, true);
+  l.release();
+  assert.equal(l.locked, false);
+});
+
+test('NamedSemaphore: a unit taken by an acquire that close() gives up is posted back, not lost', { skip: isWindows && 'POSIX' }, async (t) => {
+  const name = uniqueName(t);
+  const other = NamedSemaphore.create({ name, value: 0 });
+  t.after(() => { other.close(); NamedSemaphore.unlink(name); });
+  const s = NamedSemaphore.open(name);
+  const p = s.acquireAsync({ timeout: 5000 }).then((v) => v, (e) => e.code);
+  await new Promise((r) => setTimeout(r, 5)); // its thread is in sem_timedwait
+  other.release();
+  for (const deadline = Date.now() + 1000; other.value !== 0 && Date.now() < deadline;); // the thread took it
+  s.close();
+  assert.equal(await p, 'ERR_SHMKIT_CLOSED');
+  for (const deadline = Date.now() + 2000; other.value !== 1 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(other.value, 1, 'the unit is back');
+});

@@ -2,7 +2,7 @@
 // Byte by byte in docs/memory-layout.md; in short, little-endian:
 //
 //   0   u32  magic 0x4B4D4853 ("SHMK"), stored last: the object is complete once it reads so
-//   4   u16  format version (1)
+//   4   u16  format version (FORMAT_VERSION)
 //   6   u16  kind (the registry's number: kinds.ts)
 //   8   u32  payload offset (64)
 //   12  u32  element type (value-types.ts; 0 if the kind has none)
@@ -19,7 +19,7 @@ import { kindNamed, kindOfCode } from './kinds.js';
 import { createSegment, SharedMemory } from './shared-memory.js';
 
 export const MAGIC = 0x4b4d4853;
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 export const HEADER_SIZE = 64;
 
 /** A registered kind's name (kinds.ts): the name of its class. */

@@ -48,6 +48,15 @@ export interface NativeCall {
   start(id: number): void;
   cancel(id: number): void;
   undo(): void;
+  /**
+   * Whether `undo` is harmless when the operation got nothing (a futex wake-up passed on
+   * is at worst a spurious one; a semaphore unit posted is not). Such an undo runs at
+   * once when the segment is closed under the operation, while the word is still mapped:
+   * the operation may have taken a wake-up whose report cannot come before the unmap.
+   */
+  handOnAtClose?: boolean;
+  /** Called once the addon has reported the operation, whether or not it was given up. */
+  reported?(): void;
   /** Set by the driver when the operation ends: how. */
   result?: SleepResult;
 }
@@ -75,8 +84,8 @@ export function ownerOf(array: Int32Array): Owner | undefined {
 interface Parked {
   /** The object whose method started it (a Lock placed in a segment), if any. */
   by: object | undefined;
-  /** Ends the operation now with `error` (close: ERR_SHMKIT_CLOSED). */
-  interrupt(error: unknown): void;
+  /** Ends the operation now with `error`; `closing`: its memory is about to go (see NativeCall.handOnAtClose). */
+  interrupt(error: unknown, closing?: boolean): void;
 }
 
 const parked = new WeakMap<Owner, Set<Parked>>();
@@ -93,14 +102,14 @@ export function settleParked(owner: Owner, what: string, caller: Function, by?: 
   const set = parked.get(owner);
   if (set === undefined) return;
   const error = closedError(what, caller);
-  for (const p of [...set]) if (by === undefined || p.by === by) p.interrupt(error);
+  for (const p of [...set]) if (by === undefined || p.by === by) p.interrupt(error, true);
 }
 
 // --- The native completion channel ---------------------------------------------------------
 
 interface Op {
+  call: NativeCall;
   done(result: SleepResult): void;
-  undo(): void;
   /** Given up (aborted or closed): its completion is only looked at to undo a success. */
   abandoned: boolean;
 }
@@ -112,18 +121,29 @@ native.setWaitCallback((id: number, result: NativeWaitResult) => {
   const op = ops.get(id);
   if (op === undefined) return;
   ops.delete(id);
-  if (!op.abandoned) op.done(RESULTS[result]!);
-  else if (result === 0) op.undo(); // it got something after all: hand it on
+  if (!op.abandoned) {
+    op.call.reported?.();
+    op.done(RESULTS[result]!); // advance() catches whatever the waiting loop throws
+    return;
+  }
+  try {
+    if (result === 0) op.call.undo(); // it got something after all: hand it on
+  } catch (error) {
+    // Nobody is left to tell (the operation was given up), and throwing here would stop the
+    // other completions the addon is delivering: a warning, as Node does for such errors.
+    process.emitWarning(`shmkit: could not hand on what an abandoned wait received: ${(error as Error)?.message ?? error}`);
+  } finally {
+    op.call.reported?.(); // after the undo: it may need what this lets go of
+  }
 });
 
 /** Starts a native operation; returns the function that gives it up. */
-function startOp(start: (id: number) => void, cancel: (id: number) => void, undo: () => void,
-  done: (result: SleepResult) => void): () => void {
+function startOp(call: NativeCall, done: (result: SleepResult) => void): () => void {
   const id = nextId++;
-  const op: Op = { done, undo, abandoned: false };
+  const op: Op = { call, done, abandoned: false };
   ops.set(id, op);
   try {
-    start(id);
+    call.start(id);
   } catch (error) {
     ops.delete(id);
     throw error;
@@ -131,7 +151,7 @@ function startOp(start: (id: number) => void, cancel: (id: number) => void, undo
   return () => {
     if (op.abandoned || !ops.has(id)) return;
     op.abandoned = true;
-    cancel(id);
+    call.cancel(id);
   };
 }
 
@@ -143,6 +163,7 @@ function futexCall(s: Sleep): NativeCall {
   const { words, index } = s;
   return {
     owner: ownerOf(words) ?? UNOWNED,
+    handOnAtClose: true,
     start: (id) => {
       try {
         native.waitAsyncStart(words, index, s.value, s.ms, id);
@@ -181,10 +202,18 @@ export function parkSync<T>(steps: Generator<Sleep, T, boolean>): T {
 export function parkAsync<T>(steps: Generator<Sleep | NativeCall, T, boolean>, signal?: AbortSignal, by?: object): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let giveUp: (() => void) | undefined; // the sleep in flight
+    let inFlight: NativeCall | undefined; // and what it is
     let owner: Owner | undefined; // whose set this operation is in
     let finished = false;
+    // An abort is thrown into the loop once; its clean-up may then sleep (a Condition
+    // takes its lock back), and those sleeps are not aborted again.
+    let abortThrown = false;
     const self: Parked = { by, interrupt };
-    const onAbort = (): void => interrupt(signal!.reason);
+    const onAbort = (): void => {
+      if (abortThrown) return;
+      abortThrown = true;
+      interrupt(signal!.reason);
+    };
 
     function leave(): void {
       if (owner !== undefined) parked.get(owner)?.delete(self);
@@ -215,7 +244,8 @@ export function parkAsync<T>(steps: Generator<Sleep | NativeCall, T, boolean>, s
         }
         const sleep = r.value;
         const call = 'words' in sleep ? futexCall(sleep) : sleep;
-        if (signal?.aborted) {
+        if (signal?.aborted && !abortThrown) {
+          abortThrown = true;
           const reason = signal.reason;
           how = () => steps.throw(reason);
           continue;
@@ -226,9 +256,11 @@ export function parkAsync<T>(steps: Generator<Sleep | NativeCall, T, boolean>, s
           continue;
         }
         try {
-          giveUp = startOp(call.start, call.cancel, call.undo, (result) => {
+          inFlight = call;
+          giveUp = startOp(call, (result) => {
             sleep.result = result;
             giveUp = undefined;
+            inFlight = undefined;
             leave();
             advance(() => steps.next(result === 'timed-out'));
           });
@@ -247,11 +279,14 @@ export function parkAsync<T>(steps: Generator<Sleep | NativeCall, T, boolean>, s
       }
     }
 
-    function interrupt(error: unknown): void {
+    function interrupt(error: unknown, closing = false): void {
       if (finished || giveUp === undefined) return;
       const stop = giveUp;
+      const call = inFlight;
       giveUp = undefined;
+      inFlight = undefined;
       stop();
+      if (closing && call?.handOnAtClose) call.undo();
       leave();
       advance(() => steps.throw(error));
     }

@@ -149,11 +149,25 @@ export class Barrier extends SharedObject {
   }
 
   /** The async form of {@link wait}: never blocks the event loop. */
-  async waitAsync(options?: AcquireAsyncOptions): Promise<number> {
-    const { timeout, signal } = validateAsyncOptions(options, this.waitAsync, this.#timeout);
-    if (!this.#lock.tryAcquire()) await this.#lock.acquireAsync({ signal });
-    const { index, gen, done } = this.#arriveLocked(this.waitAsync);
-    return done ? index : parkAsync(this.#waiting(index, gen, timeout, this.waitAsync), signal, this);
+  waitAsync(options?: AcquireAsyncOptions): Promise<number> {
+    try {
+      const { timeout, signal } = validateAsyncOptions(options, this.waitAsync, this.#timeout);
+      return parkAsync(this.#arriving(timeout, this.waitAsync), signal, this);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The async wait from the start: the bookkeeping lock is taken inside the loop (so that an
+   * abort or a close while waiting for it ends the wait with nothing arrived), then as wait().
+   */
+  *#arriving(timeout: number, caller: Function): Generator<Sleep, number, boolean> {
+    this.openWords(caller);
+    if (!this.#lock.tryAcquire()) yield* this.#lock.acquiring(Infinity, false, caller);
+    const { index, gen, done } = this.#arriveLocked(caller);
+    if (done) return index;
+    return yield* this.#waiting(index, gen, timeout, caller);
   }
 
   /**

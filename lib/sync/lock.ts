@@ -296,9 +296,14 @@ export class RLock extends Lock {
     return super.acquire(options) && this.#first();
   }
 
-  override async acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
-    if (this.#mine()) return this.#again();
-    return (await super.acquireAsync(options)) && this.#first();
+  override acquireAsync(options?: AcquireAsyncOptions): Promise<boolean> {
+    if (this.#mine()) return Promise.resolve(this.#again());
+    // The level is set the moment the lock is taken, never after an await: another task
+    // of this thread may re-enter in between. Taken at once (the compare-and-swap before
+    // Lock.acquireAsync's first await): here; taken after a wait: in `acquiring` below.
+    const got = super.acquireAsync(options);
+    if (this.#mine()) this.#first();
+    return got;
   }
 
   /** @internal The contended acquire, which leaves the level at 1 when it gets the lock. */

@@ -26,6 +26,8 @@ const MAX_VALUE = 2 ** 31 - 1; // SEM_VALUE_MAX on Linux
 export class NamedSemaphore implements Disposable {
   readonly #name: string;
   #sem: NativeSemaphore | undefined;
+  /** Async acquires started and not yet reported by the addon. */
+  #reporting = 0;
   readonly #identity: string;
 
   /** The name, without the leading slash. */
@@ -120,10 +122,18 @@ export class NamedSemaphore implements Disposable {
   *#acquiring(sem: NativeSemaphore, timeout: number): Generator<NativeCall, boolean, boolean> {
     const call: NativeCall = {
       owner: this,
-      start: (id) => sem.waitAsync(timeout, id),
+      start: (id) => {
+        try {
+          sem.waitAsync(timeout, id);
+        } catch (error) {
+          throw fromNative(error, osName(this.name), this.acquireAsync); // EAGAIN: no thread to be had
+        }
+        this.#reporting++;
+      },
       cancel: (id) => native.cancelSemaphoreWait(id),
-      undo: () => {
-        if (!this.closed) sem.post();
+      undo: () => sem.post(), // the handle stays open until every wait has reported (close)
+      reported: () => {
+        if (--this.#reporting === 0 && this.#sem === undefined) sem.close();
       },
     };
     yield call;
@@ -137,10 +147,13 @@ export class NamedSemaphore implements Disposable {
 
   /** Closes this process's handle (`sem_close`); pending async acquires reject with `ERR_SHMKIT_CLOSED`. Idempotent. */
   close(): void {
-    if (this.#sem === undefined) return;
+    const sem = this.#sem;
+    if (sem === undefined) return;
     settleParked(this, `NamedSemaphore '${this.name}'`, this.close); // pending acquires: ERR_SHMKIT_CLOSED
-    this.#sem.close();
     this.#sem = undefined;
+    // A given-up acquire may still report a unit it took: the handle stays open for it to
+    // be posted back, and closes when the last such report is in.
+    if (this.#reporting === 0) sem.close();
   }
 
   /** Removes the name. */

@@ -40,7 +40,7 @@ uint32_t Draw(uint64_t* state) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   z ^= z >> 31;
   uint32_t id = static_cast<uint32_t>(z) & 0x3fffffff;
-  return id == 0 ? 1 : id;
+  return id == 0 || id == 0x3fffffff ? 1 : id;  // 0x3fffffff: the parking lot's "no owner" (wait-win.cc)
 }
 
 struct Registration {

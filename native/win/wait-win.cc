@@ -70,15 +70,20 @@ Lot* TheLot() {
     // The name carries the layout's version: shmkit builds with another layout use
     // another lot (and cannot wake each other's waiters).
     HANDLE h = CreateFileMappingW(INVALID_HANDLE_VALUE, nullptr, PAGE_READWRITE, 0, sizeof(Lot),
-                                  L"shmkit-parking-lot-2");
+                                  L"shmkit-parking-lot-3");
     if (h == nullptr) return static_cast<Lot*>(nullptr);
     return static_cast<Lot*>(MapViewOfFile(h, FILE_MAP_ALL_ACCESS, 0, 0, 0));  // kept for the process's life
   }();
   return lot;
 }
 
+// The holder recorded by a thread that could register as no owner (owner-win.cc gave it
+// id 0, which would make the lock look free): judged alive, never taken over.
+constexpr LONG kNoOwner = 0x3fffffff;
+
 void Lock(Bucket* b) {
-  const LONG me = static_cast<LONG>(CurrentOwnerId());
+  const LONG id = static_cast<LONG>(CurrentOwnerId());
+  const LONG me = id != 0 ? id : kNoOwner;
   for (unsigned spins = 0;; spins++) {
     LONG owner = InterlockedCompareExchange(&b->lock, me, 0);
     if (owner == 0) return;
@@ -88,7 +93,7 @@ void Lock(Bucket* b) {
     }
     // The holder may have been preempted: give it the CPU. Now and then, check that it
     // is still alive (a process killed while it held the lock never releases it).
-    if (spins % 1024 == 1023 && !OwnerAlive(static_cast<uint32_t>(owner)) &&
+    if (spins % 1024 == 1023 && owner != kNoOwner && !OwnerAlive(static_cast<uint32_t>(owner)) &&
         InterlockedCompareExchange(&b->lock, me, owner) == owner) {
       return;
     }
