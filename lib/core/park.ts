@@ -318,17 +318,40 @@ const PINNED_SPIN_MS = 0.004;
 const PREEMPTED_MS = 0.05;
 const LOOK_MS = ONLINE_CPUS <= 1 ? 0 : availableParallelism() > 1 ? SPIN_MS : PINNED_SPIN_MS;
 
+// Looking that keeps failing is given up for a while: on one CPU (both sides pinned to it)
+// the peer cannot run while this thread looks, and on a loaded machine it may not either.
+// After MISSES_TO_REST looks in a row that saw nothing, this thread sleeps at once for the
+// next REST_SLEEPS times, then tries looking again.
+const MISSES_TO_REST = 32;
+const REST_SLEEPS = 256;
+let misses = 0;
+let resting = 0;
+
 /** @internal Looks until `ready()` is true, within the policy above; whether it became true. */
 export function spinUntil(ready: () => boolean): boolean {
   if (LOOK_MS === 0) return false;
+  if (resting > 0) {
+    resting--;
+    return ready();
+  }
   const start = performance.now();
   let last = start;
   for (;;) {
-    for (let i = 0; i < 64; i++) if (ready()) return true;
+    for (let i = 0; i < 64; i++) {
+      if (ready()) {
+        misses = 0;
+        return true;
+      }
+    }
     const now = performance.now();
-    if (now - start >= LOOK_MS || now - last >= PREEMPTED_MS) return false;
+    if (now - start >= LOOK_MS || now - last >= PREEMPTED_MS) break;
     last = now;
   }
+  if (++misses >= MISSES_TO_REST) {
+    misses = 0;
+    resting = REST_SLEEPS;
+  }
+  return false;
 }
 
 /** @internal Looks at array[index] within the policy above; true as soon as it is not `value`. */
