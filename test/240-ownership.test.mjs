@@ -36,11 +36,16 @@ const PLACES = [
   { place: 'waiter of another uid under hidepid=2', holder: [], waiter: hidepidNobody, mode: 0o666 },
   // The ASan runtime (scripts/sanitize.sh preloads it) reads /proc itself, and its
   // processes do not exit cleanly without it: that placement is for uninstrumented runs.
-  { place: 'holder under qemu-user', holder: [qemu], waiter: [], skip: noQemu },
-  { place: 'waiter under qemu-user', holder: [], waiter: [qemu], skip: noQemu },
   { place: 'waiter with an empty /proc', holder: [], waiter: emptyProc,
     skip: why || (asan && 'the ASan runtime itself needs /proc') },
 ].map((p) => ({ skip: why, ...p }));
+
+// Emulated processes start in seconds and run several times slower, the more so with the
+// other placements running beside them: two at a time, with room for it.
+const QEMU_PLACES = [
+  { place: 'holder under qemu-user', holder: [qemu], waiter: [], skip: noQemu },
+  { place: 'waiter under qemu-user', holder: [], waiter: [qemu], skip: noQemu },
+];
 
 const PRELUDE = `${CHILD}
 import { SharedMemory as SM, Pipe, Queue } from 'shmkit';
@@ -48,7 +53,7 @@ const nap = new Int32Array(new SharedArrayBuffer(4));
 const sleep = (ms) => Atomics.wait(nap, 0, 0, ms);
 const word = (i) => new Int32Array(SM.open(args.name).view(64 + 4 * i, 4));
 // Spins (1 ms naps) until the other side's word shows it contending; bounded.
-const until = (f) => { for (let i = 0; !f(); i++) { if (i > 10_000) throw new Error('peer never came'); sleep(1); } };
+const until = (f) => { for (let i = 0; !f(); i++) { if (i > 60_000) throw new Error('peer never came'); sleep(1); } };
 const die = () => process.kill(process.pid, 'SIGKILL');
 const out = (o) => console.log(JSON.stringify(o));
 `;
@@ -119,8 +124,12 @@ const KINDS = {
 // The peer of a Pipe (the opening end): says it is there, reads 'go', then dies or answers after 2 s.
 const PIPE_PEER = `const p = Pipe.open(args.name); p.send('here'); p.recv(); if (args.kill) die(); sleep(2000); p.send('done'); out({ released: true });`;
 
-describe('ownership across processes, namespaces and hidden /proc', { concurrency: 4 }, () => {
-  for (const { place, holder, waiter, mode, skip } of PLACES) {
+describe('ownership across processes, namespaces and hidden /proc', { concurrency: 4 }, () => placements(PLACES, 30_000));
+describe('ownership under emulation', { concurrency: 2 }, () => placements(QEMU_PLACES, 90_000));
+
+/** For each place, each primitive: a live owner is kept, a killed one taken over. */
+function placements(places, timeout) {
+  for (const { place, holder, waiter, mode, skip } of places) {
     for (const [kind, k] of Object.entries(KINDS)) {
       test(`${kind}: ${place}`, { skip }, async (t) => {
         await Promise.all([false, true].map(async (kill) => {
@@ -128,8 +137,8 @@ describe('ownership across processes, namespaces and hidden /proc', { concurrenc
           const object = withUmask0(() => k.make(name, mode ?? 0o600));
           t.after(() => object.close());
           const args = { name, kill };
-          const h = runNode(`${PRELUDE}${k.holder}`, { args, wrap: holder, timeout: 30_000 });
-          const w = runNode(`${PRELUDE}${k.waiter}`, { args, wrap: waiter, timeout: 30_000 });
+          const h = runNode(`${PRELUDE}${k.holder}`, { args, wrap: holder, timeout });
+          const w = runNode(`${PRELUDE}${k.waiter}`, { args, wrap: waiter, timeout });
           if (k.third && !kill) await k.third(object, 2000);
           const [hr, wr] = await Promise.all([h, w]);
           const report = JSON.parse(wr.stdout.trim().split('\n').pop() || '{}');
@@ -164,11 +173,11 @@ describe('ownership across processes, namespaces and hidden /proc', { concurrenc
           try { got = p.poll({ timeout: 5000 }) && p.recv(); } catch (e) { told = e.code === 'ERR_SHMKIT_PIPE_CLOSED'; }
           SM.unlink(args.name); p.close();
           out({ early, got, told, ms: performance.now() - t0 });`, {
-          args: { name, kill }, wrap: waiter, timeout: 30_000,
+          args: { name, kill }, wrap: waiter, timeout,
           onStdout: (d) => { if (d.includes('created') && !started) started = start(); },
         });
         let started;
-        const start = () => runNode(`${PRELUDE}${PIPE_PEER}`, { args: { name, kill }, wrap: holder, timeout: 30_000 });
+        const start = () => runNode(`${PRELUDE}${PIPE_PEER}`, { args: { name, kill }, wrap: holder, timeout });
         const wr = await w;
         const hr = await started;
         const report = JSON.parse(wr.stdout.trim().split('\n').pop() || '{}');
@@ -185,7 +194,7 @@ describe('ownership across processes, namespaces and hidden /proc', { concurrenc
       }));
     });
   }
-});
+}
 
 /** Runs `f` with the umask at 0, so that a mode of 0o666 means what it says. */
 function withUmask0(f) {
