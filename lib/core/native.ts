@@ -18,7 +18,7 @@ export interface NativeSegment {
   close(): void;
 }
 
-/** What the addon's wait functions return: index into WAIT_RESULTS (lib/wait.ts). */
+/** What the addon's wait functions return: index into RESULTS (core/park.ts). */
 export type NativeWaitResult = 0 | 1 | 2 | 3;
 
 /** A named OS semaphore, as the addon hands it out. */

@@ -63,7 +63,8 @@ export interface NativeCall {
 
 /** How a sleep ended, as Atomics.wait reports it. */
 export type SleepResult = 'ok' | 'not-equal' | 'timed-out';
-const RESULTS: readonly SleepResult[] = ['ok', 'not-equal', 'timed-out', 'timed-out']; // 3: cancelled
+/** The addon's wait results (native.ts NativeWaitResult) by number; 3, cancelled, reads as a time-out. */
+export const RESULTS: readonly SleepResult[] = ['ok', 'not-equal', 'timed-out', 'timed-out'];
 
 // --- Which owner a view belongs to -------------------------------------------------------
 

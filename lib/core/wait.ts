@@ -8,10 +8,10 @@
 // native/unix/async-wait-io_uring.cc and docs/design.md.
 import { invalidArgType, outOfRange, shmkitError } from './errors.js';
 import { native } from './native.js';
-import { ownerOf, parkAsync, type Sleep } from './park.js';
+import { ownerOf, parkAsync, RESULTS, type Sleep, type SleepResult } from './park.js';
 
 /** How a wait ended, as `Atomics.wait` reports it. */
-export type WaitResult = 'ok' | 'not-equal' | 'timed-out';
+export type WaitResult = SleepResult;
 
 /** Options of {@link waitAsync}. */
 export interface WaitAsyncOptions {
@@ -19,7 +19,6 @@ export interface WaitAsyncOptions {
   signal?: AbortSignal | undefined;
 }
 
-const RESULTS: readonly WaitResult[] = ['ok', 'not-equal', 'timed-out', 'timed-out'];
 
 /**
  * Checks (int32Array, index). A view of a read-only attach is refused: its pages are the
