@@ -204,6 +204,142 @@ for (const backend of ['io_uring', 'threads']) {
   });
 }
 
+// The other primitives, raced the same way inside one child (the abort and the wake-up
+// are given in the same tick, in either order). Each round has a second, live waiter B
+// beside the aborted one A: a wake-up that A took and dropped would leave B asleep until
+// its next liveness spell (LIVENESS_MS, 200 ms) or its timeout, so slow rounds are counted.
+for (const backend of ['io_uring', 'threads']) {
+  test(`abort racing wake-up (${backend} backend), 1,000 times each: Lock, Condition, Barrier and Queue lose nothing and stay usable`, { skip: isWindows && backend === 'io_uring' && 'Linux backend' }, async (t) => {
+    const names = { lock: uniqueName(t), cond: uniqueName(t), barrier: uniqueName(t), queue: uniqueName(t) };
+    const r = await runNode(`${CHILD}
+      import { Queue } from 'shmkit';
+      const N = 1000;
+      const settle = (p) => p.then((v) => ({ ok: v }), (e) => ({ error: e.name === 'AbortError' ? 'abort' : e.code ?? e.message }));
+      // The abort comes before the wake-up, just after it, after the waiting side has had
+      // 0-30 µs to take it (the event loop still blocked), or a turn of the loop later.
+      const raced = async (i, wake, abort) => {
+        const mode = i % 4;
+        if (mode === 0) abort();
+        const woken = wake();
+        if (mode === 1) abort();
+        if (mode === 2) { for (const end = performance.now() + Math.random() * 0.03; performance.now() < end;); abort(); }
+        if (mode === 3) { await new Promise((r) => setImmediate(r)); abort(); }
+        return [woken]; // (boxed: an async function would adopt a promise)
+      };
+      const rounds = async (body) => {
+        let slow = 0, aRes = 0, aRej = 0;
+        for (let i = 0; i < N; i++) {
+          const t0 = performance.now();
+          const a = await body(i);
+          if (a) aRes++; else aRej++;
+          if (performance.now() - t0 > 100) slow++;
+        }
+        return { slow, aRes, aRej };
+      };
+      const out = {};
+
+      // Lock: this thread holds it; A (aborted) and B wait; release and abort race.
+      const lock = Lock.create({ name: args.lock, unlinkOnExit: true });
+      out.lock = await rounds(async (i) => {
+        lock.acquire();
+        const c = new AbortController();
+        const A = settle(lock.acquireAsync({ signal: c.signal, timeout: 5000 }));
+        const B = settle(lock.acquireAsync({ timeout: 5000 }));
+        await raced(i, () => lock.release(), () => c.abort());
+        const a = await A;
+        if (a.error && a.error !== 'abort') throw new Error('A: ' + a.error);
+        if (a.ok === false) throw new Error('A timed out');
+        if (a.ok) lock.release();
+        const b = await B;
+        if (b.ok !== true) throw new Error('B did not get the lock: ' + JSON.stringify(b));
+        lock.release();
+        if (!lock.tryAcquire()) throw new Error('the lock is not free after the round');
+        lock.release();
+        return !!a.ok;
+      });
+
+      // Condition: A (aborted) and B wait; notify(1) and the abort race.
+      const cond = Condition.create({ name: args.cond, unlinkOnExit: true });
+      out.condition = await rounds(async (i) => {
+        const c = new AbortController();
+        cond.acquire();
+        const A = settle(cond.waitAsync({ signal: c.signal, timeout: 5000 }));
+        cond.acquire();
+        const B = settle(cond.waitAsync({ timeout: 5000 }));
+        cond.acquire();
+        await raced(i, () => { cond.notify(1); cond.release(); }, () => c.abort());
+        const a = await A; // resolved or rejected, A holds the lock again
+        if (a.error && a.error !== 'abort') throw new Error('A: ' + a.error);
+        if (!cond.lock.owned) throw new Error('A settled without the lock');
+        if (a.ok) cond.notify(1); // A took that wake-up: B needs its own
+        cond.release();
+        const b = await B;
+        if (b.ok !== true) throw new Error('B was never woken: ' + JSON.stringify(b));
+        cond.release();
+        return !!a.ok;
+      });
+
+      // Barrier (2 parties): A waits (aborted); B arrives and trips it, racing the abort.
+      let actions = 0, trips = 0;
+      const barrier = Barrier.create({ name: args.barrier, parties: 2, action: () => { actions++; }, unlinkOnExit: true });
+      out.barrier = await rounds(async (i) => {
+        const c = new AbortController();
+        const A = settle(barrier.waitAsync({ signal: c.signal, timeout: 5000 }));
+        const [B] = await raced(i, () => settle(barrier.waitAsync({ timeout: 5000 })), () => c.abort());
+        const [a, b] = await Promise.all([A, B]);
+        if (b.ok !== undefined) {
+          // Tripped: A passed too, or its abort came after the trip (its rejection is the abort's).
+          trips++;
+          if (a.error && a.error !== 'abort') throw new Error('tripped, yet A: ' + a.error);
+          if (barrier.broken || barrier.nWaiting !== 0) throw new Error('tripped but left ' + JSON.stringify({ broken: barrier.broken, n: barrier.nWaiting }));
+        } else {
+          // The abort broke it before B arrived: B saw it broken; nobody passed alone.
+          if (b.error !== 'ERR_SHMKIT_BROKEN_BARRIER') throw new Error('B: ' + b.error);
+          if (a.error !== 'abort') throw new Error('broken, yet A: ' + JSON.stringify(a));
+          if (!barrier.broken) throw new Error('B was refused by a barrier that is not broken');
+          barrier.reset();
+        }
+        return a.ok !== undefined;
+      });
+      out.barrier.trips = trips; out.barrier.actions = actions;
+
+      // Queue: A (aborted) and B wait to get; a put races the abort.
+      const q = Queue.create({ name: args.queue, capacity: 4, maxMessageSize: 64, unlinkOnExit: true });
+      const got = [];
+      let put = 0;
+      out.queue = await rounds(async (i) => {
+        const c = new AbortController();
+        const A = settle(q.getAsync({ signal: c.signal, timeout: 5000 }));
+        const B = settle(q.getAsync({ timeout: 5000 }));
+        await raced(i, () => q.put(put++), () => c.abort());
+        const a = await A;
+        if (a.error && a.error !== 'abort') throw new Error('A: ' + a.error);
+        if ('ok' in a) { if (a.ok === undefined) throw new Error('A timed out'); got.push(a.ok); q.put(put++); }
+        const b = await B;
+        if (b.ok === undefined) throw new Error('B was never woken: ' + JSON.stringify(b));
+        got.push(b.ok);
+        return 'ok' in a;
+      });
+      let m;
+      while ((m = q.tryGet()) !== undefined) got.push(m);
+      out.queue.put = put; out.queue.got = got.length; out.queue.distinct = new Set(got).size;
+      console.log(JSON.stringify(out));`, {
+      args: names, env: { SHMKIT_WAIT_BACKEND: backend }, timeout: 120_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout.trim().split('\n').pop());
+    t.diagnostic(JSON.stringify(report));
+    for (const [kind, x] of Object.entries(report)) {
+      assert.equal(x.aRes + x.aRej, 1000, kind);
+      // A lost wake-up costs B a 200 ms spell (Lock, Barrier, Queue) or its 5 s timeout;
+      // a loaded machine may make a few rounds slow on its own.
+      assert.ok(x.slow <= 10, `${kind}: ${x.slow} rounds over 100 ms: ${JSON.stringify(x)}`);
+    }
+    assert.equal(report.barrier.actions, report.barrier.trips, 'the action ran once per trip');
+    assert.deepEqual([report.queue.got, report.queue.distinct], [report.queue.put, report.queue.put], 'every message put was got once, or is still queued');
+  });
+}
+
 test('NamedSemaphore: 100 units taken by waits that are aborted before they hear of it are all handed back', { skip: isWindows && 'POSIX' }, async (t) => {
   const name = uniqueName(t);
   const sem = NamedSemaphore.create({ name, value: 0 });
