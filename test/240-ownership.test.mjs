@@ -262,4 +262,7 @@ test('Barrier: the tripping party SIGKILLed in its action breaks the barrier for
   assert.equal(barrier.broken, true);
   barrier.reset();
   assert.equal(barrier.broken, false, 'and reset() makes it usable again');
+  const first = barrier.waitAsync({ timeout: 10_000 });
+  assert.equal(barrier.wait({ timeout: 10_000 }), 1, 'two parties pass it');
+  assert.equal(await first, 0);
 });
