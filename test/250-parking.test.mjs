@@ -498,3 +498,40 @@ test('NamedSemaphore: a unit taken by an acquire that close() gives up is posted
   for (const deadline = Date.now() + 2000; other.value !== 1 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 5));
   assert.equal(other.value, 1, 'the unit is back');
 });
+
+test('a waiter that times out while the tripping party runs its action (paused there) never blocks its event loop, and passes', { skip: isWindows && 'SIGSTOP' }, async (t) => {
+  const name = uniqueName(t);
+  let tripper = 0;
+  t.after(() => { try { process.kill(tripper, 'SIGKILL'); } catch {} });
+  // The waiter's side runs in a child: on a blocked event loop it would never send the
+  // SIGCONT, and its kill timer is the bound.
+  const r = await runNode(`${CHILD}
+    import { spawn } from 'node:child_process';
+    const b = Barrier.create({ name: args.name, parties: 2, unlinkOnExit: true });
+    const child = spawn(process.execPath, ['--input-type=module', '-e', \`
+      import { Barrier } from 'shmkit';
+      const b = Barrier.open(process.argv[1], { action: () => { console.log('in action'); process.kill(process.pid, 'SIGSTOP'); } });
+      console.log('ready');
+      process.stdin.once('data', () => console.log(b.wait()));\`, args.name], { stdio: ['pipe', 'pipe', 'inherit'] });
+    console.log(JSON.stringify({ tripper: child.pid }));
+    let out = '';
+    const seen = (what) => new Promise((r) => { const f = () => { if (out.includes(what)) { child.stdout.off('data', f); r(); } }; child.stdout.on('data', (d) => { out += d; f(); }); });
+    await seen('ready');
+    const t0 = performance.now();
+    const outcome = b.waitAsync({ timeout: 500 }).then((i) => ({ passed: i }), (e) => ({ error: e.code }));
+    child.stdin.end('go\\n');
+    await seen('in action');
+    // The waiter's 500 ms pass with the bookkeeping lock held by a live, stopped party.
+    let ticks = 0;
+    const interval = setInterval(() => ticks++, 10);
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + 700 - performance.now())));
+    clearInterval(interval);
+    process.kill(child.pid, 'SIGCONT');
+    const result = await outcome;
+    await new Promise((r) => child.on('exit', r));
+    console.log(JSON.stringify({ ticks, ...result, tripperIndex: Number(out.trim().split('\\n').pop()) }));`, { args: { name }, timeout: 15_000, onStdout: (d) => { const m = /"tripper":(\d+)/.exec(d); if (m) tripper = Number(m[1]); } });
+  assert.equal(r.code, 0, `the waiter's process ${r.signal ? 'was killed by its timer: its event loop was blocked' : 'failed'}: ${r.stderr}`);
+  const report = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.ok(report.ticks >= 5, `timers ran while the lock was held: ${report.ticks}`);
+  assert.deepEqual([report.passed, report.tripperIndex], [0, 1], `the trip had begun before the time-out: ${r.stdout}`);
+});

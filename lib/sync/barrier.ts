@@ -144,30 +144,36 @@ export class Barrier extends SharedObject {
    */
   wait(options?: AcquireOptions): number {
     const timeout = timeoutOption(options, this.wait, this.#timeout);
-    const { index, gen, done } = this.#arrive(this.wait);
-    return done ? index : parkSync(this.#waiting(index, gen, timeout, this.wait));
+    return parkSync(this.#arriving(timeout, true, this.wait));
   }
 
   /** The async form of {@link wait}: never blocks the event loop. */
   waitAsync(options?: AcquireAsyncOptions): Promise<number> {
     try {
       const { timeout, signal } = validateAsyncOptions(options, this.waitAsync, this.#timeout);
-      return parkAsync(this.#arriving(timeout, this.waitAsync), signal, this);
+      return parkAsync(this.#arriving(timeout, false, this.waitAsync), signal, this);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   /**
-   * The async wait from the start: the bookkeeping lock is taken inside the loop (so that an
-   * abort or a close while waiting for it ends the wait with nothing arrived), then as wait().
+   * A wait from the start, written once for the blocking and the async form: the
+   * bookkeeping lock is taken inside the loop (so that an abort or a close while waiting
+   * for it ends the wait with nothing arrived, and a tripping party running a long action
+   * never blocks an event loop), then arrival, then waiting for the generation to end.
    */
-  *#arriving(timeout: number, caller: Function): Generator<Sleep, number, boolean> {
+  *#arriving(timeout: number, blocking: boolean, caller: Function): Generator<Sleep, number, boolean> {
     this.openWords(caller);
-    if (!this.#lock.tryAcquire()) yield* this.#lock.acquiring(Infinity, false, caller);
+    yield* this.#locking(blocking, caller);
     const { index, gen, done } = this.#arriveLocked(caller);
     if (done) return index;
-    return yield* this.#waiting(index, gen, timeout, caller);
+    return yield* this.#waiting(index, gen, timeout, blocking, caller);
+  }
+
+  /** Takes the bookkeeping lock, sleeping through park.ts if it is held (by a tripping party in its action, say). */
+  *#locking(blocking: boolean, caller: Function): Generator<Sleep, void, boolean> {
+    if (!this.#lock.tryAcquire()) yield* this.#lock.acquiring(Infinity, blocking, caller);
   }
 
   /**
@@ -175,7 +181,7 @@ export class Barrier extends SharedObject {
    * (park.ts drives it): passed if it tripped, broken otherwise; a time-out breaks it for
    * everyone, and after each quiet spell the parties that arrived are checked for life.
    */
-  *#waiting(index: number, gen: number, timeout: number, caller: Function): Generator<Sleep, number, boolean> {
+  *#waiting(index: number, gen: number, timeout: number, blocking: boolean, caller: Function): Generator<Sleep, number, boolean> {
     spinWhile(this.openWords(caller), GEN, gen);
     const deadline = performance.now() + timeout;
     for (;;) {
@@ -184,7 +190,8 @@ export class Barrier extends SharedObject {
       if (outcome === 'broken') throw brokenError(caller);
       const left = deadline - performance.now();
       if (left <= 0) {
-        this.#breakIf(gen);
+        // Tripped while this party waited for the lock (the action was running): passed.
+        if (!(yield* this.#breaking(gen, blocking, caller)) && this.#outcome(gen, caller) === 'passed') return index;
         throw brokenError(caller);
       }
       let quiet: boolean;
@@ -194,10 +201,10 @@ export class Barrier extends SharedObject {
         // An aborted wait breaks the barrier, as any exception out of Python's wait()
         // does: this party counts as arrived, and it is leaving. (A close leaves it as it
         // is: the party arrived and may still be tripped over by the others.)
-        if ((error as CodedError).code !== 'ERR_SHMKIT_CLOSED') this.#breakIf(gen);
+        if ((error as CodedError).code !== 'ERR_SHMKIT_CLOSED') yield* this.#breaking(gen, blocking, caller);
         throw error;
       }
-      if (quiet) this.#checkParties(gen);
+      if (quiet && this.#partyDied()) yield* this.#breaking(gen, blocking, caller);
     }
   }
 
@@ -231,12 +238,6 @@ export class Barrier extends SharedObject {
   override close(): void {
     this.#lock.close();
     super.close();
-  }
-
-  #arrive(caller: Function): { index: number; gen: number; done: boolean } {
-    this.openWords(caller);
-    this.#lock.acquire();
-    return this.#arriveLocked(caller);
   }
 
   /** With the internal lock held: registers this party; trips the barrier if it is the last. */
@@ -279,35 +280,33 @@ export class Barrier extends SharedObject {
     return Atomics.load(w, BROKEN) === 1 ? 'broken' : 'waiting';
   }
 
-  /** Breaks the barrier if generation `gen` is still filling. */
-  #breakIf(gen: number): void {
-    const w = this.words!;
-    // A dead holder of the bookkeeping lock (a tripping party killed in the action) is
-    // taken over at once by tryAcquire; a live one is done within microseconds.
-    if (!this.#lock.tryAcquire()) this.#lock.acquire();
+  /**
+   * Breaks the barrier if generation `gen` is still filling; returns whether it was. The lock is taken through
+   * park.ts: a dead holder is taken over, a live one (a tripping party in its action) is
+   * waited for without blocking an event loop; a trip meanwhile means nothing to break.
+   */
+  *#breaking(gen: number, blocking: boolean, caller: Function): Generator<Sleep, boolean, boolean> {
+    yield* this.#locking(blocking, caller);
+    const w = this.openWords(caller);
+    const filling = Atomics.load(w, GEN) === gen;
     try {
-      if (Atomics.load(w, GEN) === gen) Atomics.store(w, BROKEN, 1);
+      if (filling) Atomics.store(w, BROKEN, 1);
     } finally {
       this.#lock.release();
     }
     native.notify(w, GEN, Infinity);
+    return filling;
   }
 
-  /** After a quiet spell: breaks the barrier if a party that arrived, or the one running the action, has died since. */
-  #checkParties(gen: number): void {
+  /** After a quiet spell: whether a party that arrived, or the one running the action, has died since. */
+  #partyDied(): boolean {
     const w = this.words!;
-    if (ownerDead(Atomics.load(w, TRIPPER))) {
-      this.#breakIf(gen);
-      return;
-    }
-    const count = Atomics.load(w, COUNT);
+    if (ownerDead(Atomics.load(w, TRIPPER))) return true;
+    const count = Math.min(Atomics.load(w, COUNT), this.parties);
     for (let i = 0; i < count; i++) {
-      const id = Atomics.load(w, ARRIVED + i);
-      if (ownerDead(id)) {
-        this.#breakIf(gen);
-        return;
-      }
+      if (ownerDead(Atomics.load(w, ARRIVED + i))) return true;
     }
+    return false;
   }
 }
 
