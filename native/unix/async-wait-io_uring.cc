@@ -8,6 +8,11 @@
 // pending waits are a thousand kernel futex entries and no threads; one reaper thread per
 // Node environment collects completions from the ring and hands them to JavaScript.
 //
+// The ring is used through registered ring descriptors (IORING_REGISTER_RING_FDS, 5.18):
+// each of the two threads that enter it (the JavaScript thread, which submits, and the
+// reaper) registers it for itself, so a program that closes descriptor numbers it does not
+// own (a stray close, a "close every fd above 2" loop) cannot take the ring away.
+//
 // The constants below are the kernel ABI (include/uapi/linux/io_uring.h, 6.7); they are
 // spelled out because distribution headers older than 6.7 lack them.
 #include <errno.h>
@@ -17,11 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "../shmkit.h"
 
@@ -36,12 +43,42 @@ constexpr uint64_t kTimeoutTag = 1ull << 63;
 constexpr uint64_t kCancelTag = 1ull << 62;
 constexpr uint64_t kStop = ~0ull;
 
+constexpr unsigned kRegisterRingFds = 20;        // IORING_REGISTER_RING_FDS
+constexpr unsigned kEnterRegisteredRing = 1u << 4;  // IORING_ENTER_REGISTERED_RING
+struct RsrcUpdate {  // struct io_uring_rsrc_update
+  uint32_t offset;
+  uint32_t resv;
+  uint64_t data;
+};
+
+// How the calling thread enters the ring: its registered index, or the descriptor if the
+// kernel would not register it.
+struct Entry {
+  int fd;
+  unsigned flags;
+};
+
+Entry Register(int fd) {
+  RsrcUpdate u{~0u, 0, static_cast<uint64_t>(fd)};  // offset -1: the kernel picks an index
+  if (syscall(__NR_io_uring_register, fd, kRegisterRingFds, &u, 1) == 1) {
+    return {static_cast<int>(u.offset), kEnterRegisteredRing};
+  }
+  return {fd, 0};
+}
+
+// A short pause for errors that pass (EAGAIN, EBUSY: the completion ring is being flushed).
+void Pause(long ns) {
+  timespec ts{0, ns};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
 int Setup(unsigned entries, io_uring_params* p) {
   return static_cast<int>(syscall(__NR_io_uring_setup, entries, p));
 }
 
-int Enter(int fd, unsigned submit, unsigned minComplete, unsigned flags) {
-  return static_cast<int>(syscall(__NR_io_uring_enter, fd, submit, minComplete, flags, nullptr, 0));
+int Enter(Entry e, unsigned submit, unsigned minComplete, unsigned flags) {
+  return static_cast<int>(syscall(__NR_io_uring_enter, e.fd, submit, minComplete, flags | e.flags, nullptr, 0));
 }
 
 WaitResult FromCqe(int res) {
@@ -66,7 +103,9 @@ class UringAsyncWaits final : public AsyncWaits {
     }
     if (sqes_ != nullptr) munmap(sqes_, sqesSize_);
     if (ring_ != nullptr) munmap(ring_, ringSize_);
-    if (fd_ >= 0) close(fd_);
+    // Only if the number is still this ring's: a stray close may have given it to another file.
+    struct stat st;
+    if (fd_ >= 0 && fstat(fd_, &st) == 0 && st.st_ino == ino_) close(fd_);
   }
 
   // Sets up the ring and proves, with a wait that must fail at once, that this kernel
@@ -98,9 +137,14 @@ class UringAsyncWaits final : public AsyncWaits {
     cqMask_ = *reinterpret_cast<uint32_t*>(ring_ + p.cq_off.ring_mask);
     cqes_ = reinterpret_cast<io_uring_cqe*>(ring_ + p.cq_off.cqes);
 
+    struct stat st;
+    if (fstat(fd_, &st) != 0) return false;
+    ino_ = st.st_ino;
+    submitter_ = Register(fd_);
+
     uint32_t probe = 1;
     if (!StartWait(0, &probe, 0, -1)) return false;
-    if (Enter(fd_, 0, 1, IORING_ENTER_GETEVENTS) < 0) return false;
+    if (Enter(submitter_, 0, 1, IORING_ENTER_GETEVENTS) < 0) return false;
     int res = 1;
     Drain([&res](uint64_t, int r) { res = r; });
     if (res != -EAGAIN) return false;  // -EINVAL: no futex operations in this kernel
@@ -120,17 +164,35 @@ class UringAsyncWaits final : public AsyncWaits {
     return StartWait(id, addr, expected, timeoutNs);
   }
 
+  // A cancel the kernel refuses for a moment (EAGAIN, EBUSY while it flushes completions
+  // the reaper is draining) is tried again for about 10 ms, then again before each later
+  // submission; until it goes out, the wait ends by itself (its time-out, or a wake-up
+  // that park.ts then passes on, as for any wait given up too late).
   void Cancel(uint64_t id) override {
-    Submit([id](io_uring_sqe* sqe) {
-      sqe->opcode = IORING_OP_ASYNC_CANCEL;
-      sqe->addr = id;
-      sqe->user_data = id | kCancelTag;
-    });
+    RetryCancels();
+    for (int i = 0; i < 100; i++) {
+      if (SubmitCancel(id)) return;
+      if (errno != EAGAIN && errno != EBUSY && errno != ENOMEM) break;
+      Pause(100000);
+    }
+    cancelsOwed_.push_back(id);
   }
 
   const char* Backend() const override { return "io_uring"; }
 
  private:
+  bool SubmitCancel(uint64_t id) {
+    return Submit([id](io_uring_sqe* sqe) {
+             sqe->opcode = IORING_OP_ASYNC_CANCEL;
+             sqe->addr = id;
+             sqe->user_data = id | kCancelTag;
+           }) == 1;
+  }
+
+  void RetryCancels() {
+    while (!cancelsOwed_.empty() && SubmitCancel(cancelsOwed_.back())) cancelsOwed_.pop_back();
+  }
+
   // Only the JavaScript thread submits, so the submission ring has a single producer.
   // Returns how many of the `count` entries the kernel took (all, or fewer on failure).
   template <typename Fill>
@@ -145,7 +207,7 @@ class UringAsyncWaits final : public AsyncWaits {
     fill(&sqes_[tail & sqMask_]);
     __atomic_store_n(sqTail_, tail + count, __ATOMIC_RELEASE);
     int r;
-    do r = Enter(fd_, count, 0, 0);
+    do r = Enter(submitter_, count, 0, 0);
     while (r < 0 && errno == EINTR);
     if (r == static_cast<int>(count)) return count;
     // The kernel took none (an error) or only the first entries: the rest are taken back
@@ -167,6 +229,7 @@ class UringAsyncWaits final : public AsyncWaits {
     io_uring_sqe* base = sqes_;
     uint32_t tail = *sqTail_;
     const unsigned count = timed ? 2 : 1;
+    RetryCancels();
     const unsigned taken = Submit(
         [&](io_uring_sqe* sqe) {
           sqe->opcode = kOpFutexWait;
@@ -204,12 +267,20 @@ class UringAsyncWaits final : public AsyncWaits {
     __atomic_store_n(cqHead_, head, __ATOMIC_RELEASE);
   }
 
+  // Never gives up while waits may be pending: an error that is not EINTR (EAGAIN, EBUSY,
+  // ENOMEM pass; with the ring registered nothing else is expected) is retried after a
+  // pause that grows to 100 ms, so that a ring in trouble costs a little CPU, not every
+  // pending wait.
   void Reap() {
+    const Entry self = Register(fd_);
     bool stop = false;
+    long pause = 1000000;
     while (!stop) {
-      if (Enter(fd_, 0, 1, IORING_ENTER_GETEVENTS) < 0 && errno != EINTR) {
-        // Nothing sensible is left to do with a ring that refuses to wait.
-        if (errno != EAGAIN && errno != EBUSY) return;
+      if (Enter(self, 0, 1, IORING_ENTER_GETEVENTS) < 0 && errno != EINTR) {
+        Pause(pause);
+        if (pause < 100000000) pause *= 2;
+      } else {
+        pause = 1000000;
       }
       Drain([&](uint64_t userData, int res) {
         if (userData == kStop) {
@@ -224,6 +295,9 @@ class UringAsyncWaits final : public AsyncWaits {
   Done done_;
   void* context_;
   int fd_ = -1;
+  ino_t ino_ = 0;
+  Entry submitter_{-1, 0};              // the JavaScript thread's way into the ring
+  std::vector<uint64_t> cancelsOwed_;  // JavaScript thread only
   char* ring_ = nullptr;
   size_t ringSize_ = 0;
   io_uring_sqe* sqes_ = nullptr;
