@@ -7,9 +7,10 @@
 //
 //   node scripts/bench.mjs [--quick] [--only open|gib|counter|lock|ownership|pingpong|list|queue|sync]
 import { fork, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { renderChart } from './bench-chart.mjs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -309,6 +310,8 @@ async function benchPingPong() {
     }
     record(group, 'shmkit wait/notify', Number(process.hrtime.bigint() - t0) / rounds, 'ns/op');
     await exited;
+    const c = cPeer(['futex', rounds]);
+    if (c !== undefined) record(group, 'C shared futex wait/wake (cc -O2, scripts/bench-peers.c)', c, 'ns/op');
   } finally {
     shm.close();
     shm.unlink();
@@ -327,6 +330,8 @@ async function benchPingPong() {
       b.clear();
       const two = await Promise.all([child('child-event', [a.name, b.name, rounds, 'ping'], { cpu: 0 }), child('child-event', [a.name, b.name, rounds, 'pong'], { cpu: 1 })]);
       record(`${group}, each process pinned to a CPU of its own (taskset -c 0 / -c 1)`, 'shmkit Event set/wait', Number(two[0]), 'ns/op');
+      const c = cPeer(['futex', rounds, 0, 1]);
+      if (c !== undefined) record(`${group}, each process pinned to a CPU of its own (taskset -c 0 / -c 1)`, 'C shared futex wait/wake (cc -O2, scripts/bench-peers.c)', c, 'ns/op');
     }
   } finally {
     for (const e of [a, b]) { e.close(); e.unlink(); }
@@ -356,6 +361,51 @@ if __name__ == '__main__':
   record(group, 'child_process IPC send/message', Number(process.hrtime.bigint() - t0) / rounds, 'ns/op');
   ipc.disconnect();
   await waitExit(ipc);
+  await benchLockContended();
+}
+
+// Two processes each take and release one lock in a loop around a counter increment: the
+// lock changes hands whenever the other is waiting, so this is hand-off under contention.
+// The same placements as the ping-pong (the one-CPU one comes from the pinned rerun).
+async function benchLockContended() {
+  const n = opts.quick ? 20_000 : 200_000;
+  const group = `two processes contending for one lock: per acquire + release${opts['group-suffix']}`;
+  const placements = [['', [undefined, undefined]]];
+  if (!opts['group-suffix'] && availableParallelism() > 1) placements.push([', each process pinned to a CPU of its own (taskset -c 0 / -c 1)', [0, 1]]);
+  for (const [where, cpus] of placements) {
+    const lock = Lock.create();
+    const start = Barrier.create({ parties: 2 });
+    const counter = SharedMemory.create({ size: 8 });
+    try {
+      const out = await Promise.all(cpus.map((cpu) => child('child-lock', [lock.name, start.name, counter.name, n], { cpu })));
+      const count = new Int32Array(counter.buffer)[0];
+      if (count !== 2 * n) throw new Error(`contended lock: counter ${count}, expected ${2 * n}`);
+      record(group + where, 'shmkit Lock acquire() + release()', Math.max(...out.map(Number)) / (2 * n), 'ns/op');
+    } finally {
+      for (const x of [lock, start, counter]) { x.close(); x.unlink(); }
+    }
+    const c = cPeer(['mutex', n, ...(cpus[0] === undefined ? [] : cpus)]);
+    if (c !== undefined) record(group + where, 'C robust process-shared pthread_mutex (cc -O2)', c, 'ns/op');
+  }
+  const py = python(`
+import json, sys, time
+from multiprocessing import Barrier, Lock, Process, Value
+def party(lock, start, counter, n, out):
+    start.wait()
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        lock.acquire(); counter.value += 1; lock.release()
+    out.value = time.perf_counter_ns() - t0
+if __name__ == '__main__':
+    n = int(sys.argv[1]) // 10
+    lock, start, counter = Lock(), Barrier(2), Value('q', 0, lock=False)
+    outs = [Value('d', 0.0) for _ in range(2)]
+    ps = [Process(target=party, args=(lock, start, counter, n, o)) for o in outs]
+    for p in ps: p.start()
+    for p in ps: p.join()
+    assert counter.value == 2 * n
+    print(json.dumps(max(o.value for o in outs) / (2 * n)))`, [String(n)]);
+  if (py !== undefined) record(group, 'CPython multiprocessing.Lock (a tenth of the rounds)', py, 'ns/op');
 }
 
 // ---------------------------------------------------------------- ShareableList
@@ -401,6 +451,23 @@ print(json.dumps(out))`, [String(n / 10)]);
     ['get of a number', 'set of a number', 'get of a short string', 'set of a short string']
       .forEach((label, i) => record(`ShareableList ${label}`, 'CPython ShareableList', py[i], 'ns/op'));
   }
+}
+
+/**
+ * The C baselines (scripts/bench-peers.c), compiled once per run with cc -O2; undefined
+ * where there is no C compiler or no futex (not Linux).
+ */
+let peersBinary;
+function cPeer(args) {
+  if (process.platform !== 'linux') return undefined;
+  if (peersBinary === undefined) {
+    const out = join(tmpdir(), `shmkit-bench-peers-${process.pid}`);
+    const cc = spawnSync('cc', ['-O2', '-o', out, fileURLToPath(new URL('bench-peers.c', import.meta.url)), '-lpthread'], { stdio: 'inherit' });
+    peersBinary = cc.status === 0 && existsSync(out) ? out : null;
+  }
+  if (peersBinary === null) return undefined;
+  const r = spawnSync(peersBinary, args.map(String), { encoding: 'utf8', timeout: 300_000 });
+  return r.status === 0 ? Number(r.stdout.trim()) : undefined;
 }
 
 // ---------------------------------------------------------------- Queue
@@ -471,6 +538,29 @@ if __name__ == '__main__':
 // ---------------------------------------------------------------- Event and Barrier
 async function benchSync() {
   const rounds = opts.quick ? 2000 : 10_000;
+  // Event.set() with nobody asleep: the sleeper count (docs/memory-layout.md) says so, and no
+  // wake system call is made.
+  const setGroup = 'Event.set() with nobody waiting';
+  const ev = Event.create();
+  try {
+    record(setGroup, 'shmkit Event.set() on a set event', perOp((k) => { for (let i = 0; i < k; i++) ev.set(); }, { n: 100_000 }), 'ns/op');
+    record(setGroup, 'shmkit Event.set() + clear()', perOp((k) => { for (let i = 0; i < k; i++) { ev.set(); ev.clear(); } }, { n: 100_000 }), 'ns/op');
+    const w = new Int32Array(new SharedArrayBuffer(4));
+    record(setGroup, 'Atomics.store + Atomics.notify on a SharedArrayBuffer', perOp((k) => { for (let i = 0; i < k; i++) { Atomics.store(w, 0, 1); Atomics.notify(w, 0); } }, { n: 100_000 }), 'ns/op');
+  } finally {
+    ev.close();
+    ev.unlink();
+  }
+  const pySet = python(`
+import json, statistics, time
+from multiprocessing import Event
+e, n, times = Event(), 20000, []
+for _ in range(5):
+    t0 = time.perf_counter_ns()
+    for _ in range(n): e.set()
+    times.append((time.perf_counter_ns() - t0) / n)
+print(json.dumps(statistics.median(times)))`);
+  if (pySet !== undefined) record(setGroup, 'CPython multiprocessing.Event.set()', pySet, 'ns/op');
   for (const pinned of [false, true]) {
     const where = pinned ? ', every process on one CPU (taskset -c 0)' : '';
     const evGroup = `Event ping-pong: set, and be woken by the other's set (round trip)${where}`;
@@ -596,6 +686,14 @@ if (role === 'child-writer') {
   } else {
     for (let i = 0; i < rounds; i++) { a.wait(); a.clear(); b.set(); }
   }
+} else if (role === 'child-lock') {
+  const [lock, start, counter] = [Lock.open(process.argv[3]), Barrier.open(process.argv[4]), SharedMemory.open(process.argv[5])];
+  const n = Number(process.argv[6]);
+  const count = new Int32Array(counter.buffer);
+  start.wait();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) { lock.acquire(); count[0]++; lock.release(); }
+  console.log(Number(process.hrtime.bigint() - t0));
 } else if (role === 'child-barrier') {
   const barrier = Barrier.open(process.argv[3]);
   const rounds = Number(process.argv[4]);

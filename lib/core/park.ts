@@ -331,9 +331,12 @@ let resting = 0;
 /** @internal Looks until `ready()` is true, within the policy above; whether it became true. */
 export function spinUntil(ready: () => boolean): boolean {
   if (LOOK_MS === 0) return false;
+  // Ready at the first look says nothing about whether looking pays (on one CPU the peer
+  // may have run while this thread was woken): only a wait that looking ended counts.
+  if (ready()) return true;
   if (resting > 0) {
     resting--;
-    return ready();
+    return false;
   }
   const start = performance.now();
   let last = start;
