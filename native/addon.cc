@@ -27,6 +27,11 @@ void ThrowCoded(Napi::Env env, Napi::Error error, const char* code) {
 // lib/core/errors.ts turns this into a Node system error (code name, libuv errno, message),
 // because only JavaScript can reach Node's own table of error names and messages.
 void ThrowOsError(Napi::Env env, const OsError& err, const std::string& name) {
+  if (err.notSegment != nullptr) {
+    ThrowCoded(env, Napi::TypeError::New(env, "'" + name + "' is " + err.notSegment + ", not a shared memory object"),
+               "ERR_SHMKIT_KIND");
+    return;
+  }
   Napi::Error error = Napi::Error::New(env, std::string(err.syscall) + " failed for '" + name +
                                                 "': " + std::strerror(err.code));
   error.Set("errno", Napi::Number::New(env, err.code));
@@ -112,6 +117,7 @@ class Segment : public Napi::ObjectWrap<Segment> {
                            InstanceMethod<&Segment::View>("view"),
                            InstanceMethod<&Segment::Read>("read"),
                            InstanceMethod<&Segment::Write>("write"),
+                           InstanceMethod<&Segment::Reserve>("reserve"),
                            InstanceMethod<&Segment::Close>("close"),
                        });
   }
@@ -228,6 +234,22 @@ class Segment : public Napi::ObjectWrap<Segment> {
     return Napi::Buffer<uint8_t>::Copy(info.Env(), start, static_cast<size_t>(length));
   }
 
+  // reserve(byteOffset, byteLength): reserves that range of the segment's memory.
+  Napi::Value Reserve(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint8_t* start;
+    uint64_t length;
+    if (!Range(info, &start, &length)) return env.Undefined();
+    if (readOnly_) {
+      ThrowCoded(env, Napi::Error::New(env, "The segment was opened read-only"), "ERR_SHMKIT_READ_ONLY");
+      return env.Undefined();
+    }
+    const uint64_t offset = static_cast<uint64_t>(start - static_cast<uint8_t*>(region_->mapping.addr));
+    OsError err;
+    if (!SegmentReserve(&region_->mapping, offset, length, &err)) ThrowOsError(env, err, "");
+    return env.Undefined();
+  }
+
   // write(byteOffset, Uint8Array): copies the bytes in. memmove, because the source may
   // itself be a view of this very segment.
   Napi::Value Write(const Napi::CallbackInfo& info) {
@@ -309,7 +331,9 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   Mapping m;
   OsError err, err2;
   std::string made;
-  if (!SegmentCreate(name, size, static_cast<uint32_t>(mode), &m, &made, &err)) {
+  // create(name, size, mode, publish, sparse)
+  const bool reserve = !(info.Length() > 4 && info[4].ToBoolean().Value());
+  if (!SegmentCreate(name, size, static_cast<uint32_t>(mode), reserve, &m, &made, &err)) {
     ThrowOsError(env, err, name);
     return env.Undefined();
   }

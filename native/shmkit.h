@@ -21,7 +21,15 @@ namespace shmkit {
 struct OsError {
   int code = 0;
   const char* syscall = "";
+  // Set instead of code when the name holds something that is not a segment (a FIFO, a
+  // directory, a device, a semaphore file too short to be one): what it is. Thrown as
+  // ERR_SHMKIT_KIND, the error of opening an object of the wrong kind.
+  const char* notSegment = nullptr;
 };
+
+// Checks that `fd` is a regular file of at least `minSize` bytes (POSIX); fills *st.
+// Otherwise false with err->notSegment (or err->code if fstat fails).
+bool CheckRegular(int fd, uint64_t minSize, void* st, OsError* err);
 
 // A segment mapped into this process. `addr` is null when `size` is 0: an empty
 // segment has nothing to map.
@@ -65,8 +73,16 @@ constexpr int64_t kUsageByte = int64_t{1} << 62;
 // holds it. Elsewhere (no hard links for shared memory) the segment is made under `name`
 // at once (O_EXCL) and publishing does nothing. *made is the name used. On any failure
 // the name made is removed again.
-bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mapping* out,
+// With `reserve`, the memory is reserved before anything is mapped (Linux:
+// posix_fallocate), so that a /dev/shm without room is ENOSPC here instead of SIGBUS on
+// first touch; without it the segment is sparse.
+bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, bool reserve, Mapping* out,
                    std::string* made, OsError* err);
+
+// Reserves bytes [offset, offset + length) of a mapped segment (Linux: posix_fallocate
+// through the descriptor the mapping keeps): ENOSPC if /dev/shm has no room. Where the
+// OS commits memory at create (Windows) or has no such call (macOS) it does nothing.
+bool SegmentReserve(Mapping* m, uint64_t offset, uint64_t length, OsError* err);
 
 // Gives the segment made as `made` its name `name` (see SegmentCreate): EEXIST if the
 // name is taken. The temporary name stays either way: the caller unlinks it (after a

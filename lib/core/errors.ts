@@ -1,6 +1,7 @@
 // Errors shaped the way Node's own are, so callers can branch on `code` exactly as they
 // do for node:fs: system errors carry `code`, `errno`, `syscall` and `path`; bad
 // arguments are TypeError/RangeError with Node's ERR_INVALID_ARG_* / ERR_OUT_OF_RANGE.
+import { statfsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap, inspect } from 'node:util';
 
@@ -105,4 +106,27 @@ export function fromNative(error: unknown, osName: string, caller: Function): un
   Object.assign(err, { errno, code, syscall, path: osName });
   Error.captureStackTrace(err, caller);
   return err;
+}
+
+/**
+ * An ENOSPC from making or reserving a segment, told as an operator needs it: how much
+ * was asked, how much room /dev/shm had, and how to give it more. Other errors pass as
+ * they are.
+ */
+export function noSpaceHint(error: unknown, asked: number): unknown {
+  const e = error as SystemError;
+  if (e?.code !== 'ENOSPC' || typeof e.message !== 'string') return error;
+  let room = '';
+  if (process.platform === 'linux') {
+    try {
+      const fs = statfsSync('/dev/shm');
+      room = `; /dev/shm has ${fs.bavail * fs.bsize} bytes free of ${fs.blocks * fs.bsize}`;
+    } catch {
+      // no /dev/shm to ask about
+    }
+  }
+  e.message += `: ${asked} bytes asked${room}. Give shared memory more room: Docker's --shm-size ` +
+    '(or docker compose shm_size), a Kubernetes emptyDir volume with medium: Memory mounted at /dev/shm; ' +
+    'or create the segment with sparse: true and reserve() what you use';
+  return e;
 }

@@ -13,6 +13,7 @@ export interface NativeSegment {
   /** An external ArrayBuffer over [byteOffset, byteOffset + byteLength), detached by close(). */
   view(byteOffset: number, byteLength: number): ArrayBuffer;
   read(byteOffset: number, byteLength: number): Buffer;
+  reserve(byteOffset: number, byteLength: number): void;
   write(byteOffset: number, byteLength: number, bytes: Uint8Array): void;
   /** Detaches every view handed out, then unmaps. Idempotent. */
   close(): void;
@@ -39,7 +40,7 @@ export interface Native {
    * lives under `made` (Linux: a temporary name; elsewhere `name` itself) until
    * publish(made, name), after which the caller unlinks `made` if it differs.
    */
-  create(name: string, size: number, mode: number, publish?: boolean): NativeSegment & { made?: string };
+  create(name: string, size: number, mode: number, publish?: boolean, sparse?: boolean): NativeSegment & { made?: string };
   publish(made: string, name: string): void;
   open(name: string, readOnly: boolean): NativeSegment;
   unlink(name: string): void;

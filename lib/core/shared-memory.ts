@@ -3,7 +3,7 @@
 // byte, as in Python, so a segment made here opens there and the reverse.
 import { constants as bufferConstants } from 'node:buffer';
 import { inspect } from 'node:util';
-import { closedError, fromNative, invalidArgType, outOfRange, type CodedError } from './errors.js';
+import { closedError, fromNative, invalidArgType, noSpaceHint, outOfRange, type CodedError } from './errors.js';
 import { forget, segmentKey, unlinkOnExit } from './exit-cleanup.js';
 import { canonicalName, osName, randomName, stillNames } from './names.js';
 import { native, type NativeSegment } from './native.js';
@@ -15,8 +15,20 @@ import { adopt, settleParked } from './park.js';
 export interface CreateOptions {
   /** The name other processes open it by. Default: a fresh random name. */
   name?: string | undefined;
-  /** Size in bytes: an integer from 1 to 2^53 - 1. Pages are only allocated when touched. */
+  /**
+   * Size in bytes: an integer from 1 to 2^53 - 1. The memory is reserved at create (Linux:
+   * `posix_fallocate`), so a `/dev/shm` without room for it is `ENOSPC` here, not SIGBUS
+   * when a page is first touched; see `sparse`.
+   */
   size: number;
+  /**
+   * Do not reserve the memory: pages are allocated only when touched, so a huge, mostly
+   * empty segment costs nothing. The risk is then yours: touching a page when `/dev/shm`
+   * is full kills the process with SIGBUS (no JavaScript error can be thrown from a
+   * plain memory access). Reserve what you are about to use with {@link SharedMemory.reserve}.
+   * Default `false`.
+   */
+  sparse?: boolean | undefined;
   /** Permission bits, subject to the umask as with open(2). Default `0o600`: this user only. */
   mode?: number | undefined;
   /**
@@ -179,6 +191,24 @@ export class SharedMemory implements Disposable {
   }
 
   /**
+   * Reserves the memory of `byteLength` bytes from `byteOffset` (default: the whole
+   * segment), so that touching them can no longer fail: `ENOSPC` now if `/dev/shm` has no
+   * room, instead of SIGBUS later. For a `sparse` segment, or one opened that another
+   * program made sparse (CPython's are). Reserving what is reserved already costs a
+   * walk of the range and nothing else. Linux only reserves; Windows commits a segment's
+   * memory when it is made, and macOS has no such call: there it does nothing.
+   */
+  reserve(byteOffset = 0, byteLength?: number): void {
+    const segment = this.#open(this.reserve);
+    const [offset, n] = this.#range(byteOffset, byteLength, this.reserve);
+    try {
+      segment.reserve(offset, n);
+    } catch (error) {
+      throw noSpaceHint(fromNative(error, osName(this.#name), this.reserve), n);
+    }
+  }
+
+  /**
    * Copies `length` bytes from `byteOffset` (default: to the end) out of the segment.
    * Works where zero-copy views cannot (runtimes that forbid external ArrayBuffers).
    */
@@ -283,6 +313,7 @@ export function createSegment(options: CreateOptions, fill: ((view: (byteOffset:
   const size = validateInteger(opts.size, 'options.size', 1, MAX_SIZE, caller);
   const mode = opts.mode === undefined ? DEFAULT_MODE : validateInteger(opts.mode, 'options.mode', 0, 0o777, caller);
   const exitUnlink = validateBoolean(opts.unlinkOnExit, 'options.unlinkOnExit', caller);
+  const sparse = validateBoolean(opts.sparse, 'options.sparse', caller);
   const given = opts.name === undefined ? undefined : canonicalName(opts.name, caller, 'options.name');
 
   let name = given ?? randomName();
@@ -292,7 +323,7 @@ export function createSegment(options: CreateOptions, fill: ((view: (byteOffset:
     let made: string | undefined;
     segment = undefined;
     try {
-      const created = native.create(name, size, mode, false);
+      const created = native.create(name, size, mode, false, sparse);
       segment = created;
       made = created.made!;
       views = [];
@@ -314,7 +345,7 @@ export function createSegment(options: CreateOptions, fill: ((view: (byteOffset:
           // already gone
         }
       }
-      const err = fromNative(error, osName(name), caller);
+      const err = noSpaceHint(fromNative(error, osName(name), caller), size);
       // A random name that is taken: another random name, as CPython does.
       if (given !== undefined || attempt === 8 || (err as CodedError).code !== 'EEXIST') throw err;
       name = randomName();

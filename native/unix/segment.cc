@@ -92,6 +92,22 @@ int Ftruncate(int fd, off_t size) {
   return r;
 }
 
+// posix_fallocate, retried on EINTR as PostgreSQL's dsm_impl.c does (a signal during a
+// large reservation is common); it returns the error rather than setting errno.
+bool Reserve(int fd, uint64_t offset, uint64_t length, OsError* err) {
+#ifdef __linux__
+  int r;
+  do r = posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(length));
+  while (r == EINTR);
+  if (r == 0) return true;
+  errno = r;
+  return Fail(err, "posix_fallocate");
+#else
+  (void)fd, (void)offset, (void)length, (void)err;
+  return true;  // macOS has no posix_fallocate; its shared memory is not a size-limited tmpfs
+#endif
+}
+
 bool Map(int fd, uint64_t size, bool readOnly, Mapping* out, OsError* err) {
   out->readOnly = readOnly;
   out->size = size;
@@ -126,7 +142,17 @@ bool Map(int fd, uint64_t size, bool readOnly, Mapping* out, OsError* err) {
 
 }  // namespace
 
-bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mapping* out,
+bool CheckRegular(int fd, uint64_t minSize, void* where, OsError* err) {
+  struct stat* st = static_cast<struct stat*>(where);
+  if (fstat(fd, st) != 0) return Fail(err, "fstat");
+  const mode_t t = st->st_mode & S_IFMT;
+  err->notSegment = t == S_IFIFO ? "a FIFO" : t == S_IFDIR ? "a directory" : t == S_IFCHR || t == S_IFBLK ? "a device"
+                  : t == S_IFSOCK ? "a socket" : t != S_IFREG ? "not a regular file"
+                  : static_cast<uint64_t>(st->st_size) < minSize ? "too short" : nullptr;
+  return err->notSegment == nullptr;
+}
+
+bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, bool reserve, Mapping* out,
                    std::string* made, OsError* err) {
 #ifdef __linux__
   // A temporary name: 64 random bits, so that concurrent creators never meet.
@@ -168,8 +194,9 @@ bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mappin
 #else
     fstat(fd, &st);
 #endif
-    bool ok = Ftruncate(fd, static_cast<off_t>(size)) == 0 ? Map(fd, size, false, out, err)
-                                                            : Fail(err, "ftruncate");
+    bool ok = Ftruncate(fd, static_cast<off_t>(size)) != 0 ? Fail(err, "ftruncate")
+              : reserve && !Reserve(fd, 0, size, err)        ? false
+                                                             : Map(fd, size, false, out, err);
     Keep(fd, st, ok, out);
     if (!ok) shm_unlink(osName.c_str());
     return ok;
@@ -178,9 +205,15 @@ bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mappin
 
 bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* err) {
   for (int attempt = 0;; attempt++) {
-    int fd = shm_open(OsName(name).c_str(), readOnly ? O_RDONLY : O_RDWR, 0);
+    // O_NONBLOCK: opening a FIFO planted under the name must not wait for a writer. (glibc
+    // adds O_NOFOLLOW.) It changes nothing for a regular file.
+    int fd = shm_open(OsName(name).c_str(), (readOnly ? O_RDONLY : O_RDWR) | O_NONBLOCK, 0);
     if (fd == -1) return Fail(err, "shm_open");
     struct stat st;
+    if (!CheckRegular(fd, 0, &st, err)) {
+      CloseFd(fd);
+      return false;
+    }
 #ifdef __linux__
     if (!HoldUsage(fd)) {
       int e = errno;
@@ -206,6 +239,20 @@ bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* 
   }
 }
 
+bool SegmentReserve(Mapping* m, uint64_t offset, uint64_t length, OsError* err) {
+#ifdef __linux__
+  if (m->usageFd < 0) {
+    err->code = EBADF;
+    err->syscall = "posix_fallocate";
+    return false;
+  }
+  return length == 0 || Reserve(m->usageFd, offset, length, err);
+#else
+  (void)m, (void)offset, (void)length, (void)err;
+  return true;
+#endif
+}
+
 void SegmentUnmap(Mapping* m) {
   if (m->addr != nullptr) munmap(m->addr, static_cast<size_t>(m->size));
   m->addr = nullptr;
@@ -224,7 +271,9 @@ bool SegmentUnlink(const std::string& name, OsError* err) {
 }
 
 bool SegmentExists(const std::string& name, bool* exists, OsError* err) {
-  int fd = shm_open(OsName(name).c_str(), O_RDONLY, 0);
+  // Whatever the name holds, it is taken (a create would be EEXIST); O_NONBLOCK so that a
+  // FIFO does not wait for a writer.
+  int fd = shm_open(OsName(name).c_str(), O_RDONLY | O_NONBLOCK, 0);
   if (fd != -1) {
     CloseFd(fd);
     *exists = true;

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <semaphore.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <string>
@@ -29,6 +31,21 @@ bool Fail(OsError* err, const char* syscall) {
 NamedSemaphore* SemaphoreOpen(const std::string& name, bool create, uint32_t mode, uint32_t value,
                               OsError* err) {
   const std::string osName = "/" + name;
+#ifdef __linux__
+  // glibc's sem_open opens /dev/shm/sem.NAME without O_NONBLOCK (a FIFO there would block
+  // for ever) and maps it without looking at its size (a short file is SIGBUS at the first
+  // sem_wait or sem_getvalue). Look first; what is planted after this look is the
+  // residual race of any name-based API.
+  if (!create) {
+    int fd = open(("/dev/shm/sem." + name).c_str(), O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      struct stat st;
+      const bool ok = CheckRegular(fd, sizeof(sem_t), &st, err);
+      close(fd);
+      if (!ok) return nullptr;
+    }
+  }
+#endif
   sem_t* sem = create ? sem_open(osName.c_str(), O_CREAT | O_EXCL, static_cast<mode_t>(mode), value)
                       : sem_open(osName.c_str(), 0);
   if (sem == SEM_FAILED) {

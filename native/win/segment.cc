@@ -122,7 +122,8 @@ PSECURITY_DESCRIPTOR UserOnlyIf(uint32_t mode) {
   return sd;
 }
 
-bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mapping* out, std::string* made, OsError* err) {
+bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, bool reserve, Mapping* out, std::string* made, OsError* err) {
+  (void)reserve;  // a section's memory is committed against the commit limit when it is made
   *made = name;  // a section's name dies with its last handle: nothing half-made outlives its creator
   SECURITY_ATTRIBUTES sa = {sizeof sa, nullptr, FALSE};
   PSECURITY_DESCRIPTOR sd = UserOnlyIf(mode);
@@ -147,6 +148,9 @@ bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, Mappin
   }
   return true;
 }
+
+// A pagefile-backed section is committed whole at create: there is nothing to reserve.
+bool SegmentReserve(Mapping*, uint64_t, uint64_t, OsError*) { return true; }
 
 bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* err) {
   HANDLE section = OpenFileMappingW(readOnly ? FILE_MAP_READ | FILE_MAP_COPY : FILE_MAP_ALL_ACCESS, FALSE, Wide(name).c_str());

@@ -1,0 +1,47 @@
+// What any local user can plant under a name in /dev/shm: a FIFO (whose open would block
+// for ever), a zero-byte semaphore file (whose mapping would be SIGBUS). Each is a coded
+// error at once. Run in a child with a kill timer: the failure mode is a hang.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { CHILD, isWindows, runCli, runNode, uniqueName } from './helpers.mjs';
+
+const why = process.platform !== 'linux' && 'Linux /dev/shm';
+
+test('a FIFO planted under a name: exists() answers, every open is ERR_SHMKIT_KIND at once, inspect says so', { skip: why }, async (t) => {
+  const name = uniqueName(t);
+  execFileSync('mkfifo', ['-m', '0666', `/dev/shm/${name}`]);
+  t.after(() => rmSync(`/dev/shm/${name}`, { force: true }));
+  const r = await runNode(`${CHILD}
+    import { Queue, Pipe, NamedSemaphore } from 'shmkit';
+    const attempt = (f) => { try { return f(); } catch (e) { return e.code; } };
+    const out = { exists: attempt(() => SharedMemory.exists(args.name)) };
+    out.open = attempt(() => SharedMemory.open(args.name));
+    out.readOnly = attempt(() => SharedMemory.open(args.name, { readOnly: true }));
+    for (const [k, K] of Object.entries({ Lock, Value, Event, Queue, SharedArray, ShareableList, Barrier })) out[k] = attempt(() => K.open(args.name));
+    console.log(JSON.stringify(out));`, { args: { name }, timeout: 10_000 });
+  assert.equal(r.code, 0, `hung or died: ${r.signal} ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(out.exists, true, 'the name is taken (create would be EEXIST)');
+  for (const [k, v] of Object.entries(out)) if (k !== 'exists') assert.equal(v, 'ERR_SHMKIT_KIND', k);
+  const cli = await runCli(['inspect', name], { timeout: 10_000 });
+  assert.notEqual(cli.signal, 'SIGKILL', 'inspect hung');
+  assert.notEqual(cli.code, 0);
+  assert.match(cli.stderr, /FIFO|not a shared memory segment/i, cli.stderr);
+});
+
+test('a zero-byte or FIFO sem.NAME: NamedSemaphore.open is a coded error, not SIGBUS or a hang', { skip: why }, async (t) => {
+  const [zero, fifo] = [uniqueName(t), uniqueName(t)];
+  writeFileSync(`/dev/shm/sem.${zero}`, '');
+  execFileSync('mkfifo', ['-m', '0666', `/dev/shm/sem.${fifo}`]);
+  t.after(() => { for (const n of [zero, fifo]) rmSync(`/dev/shm/sem.${n}`, { force: true }); });
+  const r = await runNode(`${CHILD}
+    import { NamedSemaphore } from 'shmkit';
+    const attempt = (f) => { try { return f(); } catch (e) { return e.code; } };
+    console.log(JSON.stringify({ zero: attempt(() => NamedSemaphore.open(args.zero).value), fifo: attempt(() => NamedSemaphore.open(args.fifo).value) }));`,
+  { args: { zero, fifo }, timeout: 10_000 });
+  assert.equal(r.code, 0, `hung or died: ${r.signal} ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.deepEqual(out, { zero: 'ERR_SHMKIT_KIND', fifo: 'ERR_SHMKIT_KIND' });
+});
