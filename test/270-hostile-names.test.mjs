@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { CHILD, isWindows, runCli, runNode, uniqueName } from './helpers.mjs';
+import { CHILD, runCli, runNode, uniqueName } from './helpers.mjs';
 
 const why = process.platform !== 'linux' && 'Linux /dev/shm';
 
@@ -44,4 +44,29 @@ test('a zero-byte or FIFO sem.NAME: NamedSemaphore.open is a coded error, not SI
   assert.equal(r.code, 0, `hung or died: ${r.signal} ${r.stderr}`);
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
   assert.deepEqual(out, { zero: 'ERR_SHMKIT_KIND', fifo: 'ERR_SHMKIT_KIND' });
+});
+
+test('a Semaphore whose value word a peer set negative sleeps, as one of value 0: no spin, the event loop runs, a release still wakes', async (t) => {
+  const { Semaphore, SharedMemory } = await import('shmkit');
+  const shm = SharedMemory.create({ name: uniqueName(t), size: 64 });
+  t.after(() => shm.close()); // (uniqueName unlinks it)
+  const sem = Semaphore.at(shm, 0);
+  new Int32Array(shm.buffer, 0, 1)[0] = -5; // the value word, as a peer with write access may leave it
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  assert.equal(sem.acquire({ timeout: 300 }), false);
+  const wall = performance.now() - t0;
+  const used = (process.cpuUsage(cpu0).user + process.cpuUsage(cpu0).system) / 1000;
+  assert.ok(used < wall / 3, `asleep, not spinning: ${used.toFixed(0)} ms of CPU in ${wall.toFixed(0)} ms`);
+  let ticks = 0;
+  const interval = setInterval(() => ticks++, 10);
+  const got = await sem.acquireAsync({ timeout: 300 });
+  clearInterval(interval);
+  assert.equal(got, false);
+  assert.ok(ticks >= 10, `the event loop ran meanwhile: ${ticks} ticks`);
+  // Used afterwards: a release that makes it positive wakes an async waiter.
+  const waiting = sem.acquireAsync({ timeout: 10_000 });
+  setImmediate(() => sem.release(6));
+  assert.equal(await waiting, true);
+  assert.equal(sem.value, 0);
 });

@@ -102,7 +102,11 @@ export class Semaphore extends SharedObject {
     return this.tryAcquire() || parkAsync(this.#acquiring(timeout, this.acquireAsync), signal, this);
   }
 
-  /** Waiting for a unit, for both forms (park.ts drives it): registered, asleep while the value is 0. */
+  /**
+   * Waiting for a unit, for both forms (park.ts drives it): registered, asleep while the
+   * value is 0 or below. (Below 0 only a peer that wrote the word can make it: that is no
+   * unit to take, and a sleep on the value seen, never a spin.)
+   */
   *#acquiring(timeout: number, caller: Function): Generator<Sleep, boolean, boolean> {
     if (spinWhile(this.openWords(caller), VALUE, 0) && this.tryAcquire()) return true;
     const deadline = performance.now() + timeout;
@@ -112,7 +116,8 @@ export class Semaphore extends SharedObject {
       const w = this.openWords(caller);
       Atomics.add(w, WAITERS, 1);
       try {
-        if (Atomics.load(w, VALUE) === 0) yield { words: w, index: VALUE, value: 0, ms: left };
+        const v = Atomics.load(w, VALUE);
+        if (v <= 0) yield { words: w, index: VALUE, value: v, ms: left };
       } finally {
         Atomics.sub(w, WAITERS, 1);
       }
