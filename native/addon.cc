@@ -159,6 +159,13 @@ class Segment : public Napi::ObjectWrap<Segment> {
   }
 
   // Resolves (offset, length) arguments to a byte range inside the mapping, or throws.
+  // A copy that met the end of a segment a peer made smaller than its mapping.
+  static Napi::Value Truncated(Napi::Env env) {
+    ThrowCoded(env, Napi::Error::New(env, "The segment was truncated by another process: part of the range is beyond its end"),
+               "ERR_SHMKIT_TRUNCATED");
+    return env.Undefined();
+  }
+
   bool Range(const Napi::CallbackInfo& info, uint8_t** start, uint64_t* length) {
     Napi::Env env = info.Env();
     if (!region_) {
@@ -230,8 +237,12 @@ class Segment : public Napi::ObjectWrap<Segment> {
   Napi::Value Read(const Napi::CallbackInfo& info) {
     uint8_t* start;
     uint64_t length;
-    if (!Range(info, &start, &length)) return info.Env().Undefined();
-    return Napi::Buffer<uint8_t>::Copy(info.Env(), start, static_cast<size_t>(length));
+    Napi::Env env = info.Env();
+    if (!Range(info, &start, &length)) return env.Undefined();
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
+    if (env.IsExceptionPending()) return env.Undefined();
+    if (!SegmentCopy(out.Data(), start, static_cast<size_t>(length))) return Truncated(env);
+    return out;
   }
 
   // reserve(byteOffset, byteLength): reserves that range of the segment's memory.
@@ -272,7 +283,7 @@ class Segment : public Napi::ObjectWrap<Segment> {
       ThrowRangeError(env, "byteLength does not match the bytes given");
       return env.Undefined();
     }
-    if (length != 0) std::memmove(start, bytes.Data(), static_cast<size_t>(length));
+    if (!SegmentCopy(start, bytes.Data(), static_cast<size_t>(length))) return Truncated(env);
     return env.Undefined();
   }
 

@@ -97,6 +97,12 @@ constexpr const char* kTemporaryPrefix = ".shmkit-tmp-";
 // never in the segment, and never faults.
 bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* err);
 
+// Copies n bytes between a segment's mapping and ordinary memory (memmove), surviving a
+// peer that truncated the segment under the mapping: false instead of SIGBUS (POSIX: a
+// SIGBUS handler that returns from the copy, chained to any previous handler for every
+// other fault). Windows sections cannot shrink: a plain copy.
+bool SegmentCopy(void* dst, const void* src, size_t n);
+
 // Unmaps. Idempotent; `m` is left empty.
 void SegmentUnmap(Mapping* m);
 

@@ -13,6 +13,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +23,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "../shmkit.h"
@@ -140,7 +144,51 @@ bool Map(int fd, uint64_t size, bool readOnly, Mapping* out, OsError* err) {
   return true;
 }
 
+// The guarded copy: a thread in SegmentCopy has its jump buffer here; a SIGBUS it takes
+// jumps back out of the copy. Initial-exec TLS: a plain load in the handler, no lazy
+// allocation (the addon is loaded with dlopen, where other TLS models may allocate).
+// Volatile: the compiler must not move the stores around the copy (memmove touches no
+// globals as far as it knows, so it would otherwise drop them as dead).
+__attribute__((tls_model("initial-exec"))) thread_local sigjmp_buf* volatile tCopying = nullptr;
+struct sigaction previousBus;
+pthread_once_t busOnce = PTHREAD_ONCE_INIT;
+
+void OnBus(int sig, siginfo_t* info, void* context) {
+  if (sigjmp_buf* jump = tCopying) {
+    tCopying = nullptr;
+    siglongjmp(*jump, 1);
+  }
+  // Not ours: what was installed before, or the default (restored, so that returning
+  // re-runs the faulting access and the process dies of SIGBUS as it would have).
+  if (previousBus.sa_flags & SA_SIGINFO) {
+    if (previousBus.sa_sigaction != nullptr) return previousBus.sa_sigaction(sig, info, context);
+  } else if (previousBus.sa_handler != SIG_DFL && previousBus.sa_handler != SIG_IGN) {
+    return previousBus.sa_handler(sig);
+  }
+  signal(SIGBUS, SIG_DFL);
+}
+
+void InstallBusHandler() {
+  struct sigaction sa = {};
+  sa.sa_sigaction = OnBus;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, &previousBus);
+}
+
 }  // namespace
+
+bool SegmentCopy(void* dst, const void* src, size_t n) {
+  if (n == 0) return true;
+  pthread_once(&busOnce, InstallBusHandler);
+  sigjmp_buf jump;
+  // savemask 1: the handler ran with SIGBUS blocked unless SA_NODEFER; restore either way.
+  if (sigsetjmp(jump, 1) != 0) return false;
+  tCopying = &jump;
+  std::memmove(dst, src, n);
+  tCopying = nullptr;
+  return true;
+}
 
 bool CheckRegular(int fd, uint64_t minSize, void* where, OsError* err) {
   struct stat* st = static_cast<struct stat*>(where);

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <string>
 
+#include <cstring>
+
 #include "../shmkit.h"
 #include "internal.h"
 
@@ -146,6 +148,12 @@ bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, bool r
     CloseHandle(section);
     return false;
   }
+  return true;
+}
+
+// A section cannot be made smaller under a mapping: nothing to guard against.
+bool SegmentCopy(void* dst, const void* src, size_t n) {
+  if (n != 0) memmove(dst, src, n);
   return true;
 }
 
