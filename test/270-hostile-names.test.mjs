@@ -106,3 +106,49 @@ test('a peer that truncates a segment: read() and write() (read-write and read-o
   assert.deepEqual(out, { read: 'ERR_SHMKIT_TRUNCATED', write: 'ERR_SHMKIT_TRUNCATED', readOnly: 'ERR_SHMKIT_TRUNCATED', readTail: 'ERR_SHMKIT_TRUNCATED', after: [0, 0, 0, 0], writeAfter: 1, readAfter: 9 });
   assert.equal(r.signal, 'SIGBUS', `a fault outside the copies is not swallowed: ${r.signal} ${r.code} ${r.stdout}`);
 });
+
+// Queue words as a peer with write access may leave them (docs/memory-layout.md): the
+// non-blocking calls answer at once and the blocking ones within their time-out, with a
+// coded error when the words cannot be a queue's.
+test('a Queue whose words a peer crafted: tryPut, tryGet and put/get with a time-out end promptly, with ERR_SHMKIT_CORRUPT or a plain answer', async (t) => {
+  const { Queue, SharedMemory } = await import('shmkit');
+  const HEADER = 64, SLOTS = 192, capacity = 4, size = 64, stride = 16 + size;
+  const cases = {
+    'every slot far ahead': (w) => { for (let i = 0; i < capacity; i++) w[(SLOTS + i * stride) / 4] = 0x3fffffff; },
+    'head and tail far apart': (w) => { w[0] = 0; w[16] = 2 ** 29; },
+    'tail far behind head': (w) => { w[0] = 2 ** 29; w[16] = 0; },
+  };
+  for (const [what, craft] of Object.entries(cases)) {
+    const q = Queue.create({ name: uniqueName(t), capacity, maxMessageSize: size });
+    const raw = SharedMemory.open(q.name);
+    try {
+      craft(new Int32Array(raw.buffer, HEADER));
+      for (const [op, f] of Object.entries({ tryPut: () => q.tryPut('x'), tryGet: () => q.tryGet(), put: () => q.put('x', { timeout: 300 }), get: () => q.get({ timeout: 300 }) })) {
+        const t0 = performance.now();
+        let outcome;
+        try { outcome = f(); } catch (e) { outcome = e.code ?? e.message; }
+        const ms = performance.now() - t0;
+        assert.ok(ms < (op.startsWith('try') ? 100 : 1000), `${what}, ${op}: ${ms.toFixed(0)} ms`);
+        assert.ok(outcome === 'ERR_SHMKIT_CORRUPT' || outcome === true || outcome === false || outcome === undefined || outcome === 'x', `${what}, ${op}: ${outcome}`);
+      }
+    } finally {
+      raw.close();
+      q.close();
+    }
+  }
+});
+
+test('a Queue whose capacity or message size word is impossible: open is ERR_SHMKIT_KIND, not a RangeError', async (t) => {
+  const { Queue, SharedMemory } = await import('shmkit');
+  for (const [word, value] of [[37, 2 ** 30], [38, 2 ** 30], [37, 3], [37, 0], [38, 0]]) {
+    const q = Queue.create({ name: uniqueName(t), capacity: 4, maxMessageSize: 64 });
+    const raw = SharedMemory.open(q.name);
+    try {
+      new Int32Array(raw.buffer, 64)[word] = value;
+      assert.throws(() => Queue.open(q.name), (e) => e.code === 'ERR_SHMKIT_KIND', `word ${word} = ${value}`);
+    } finally {
+      raw.close();
+      q.close();
+    }
+  }
+});

@@ -41,7 +41,7 @@
 // slot p & (capacity - 1) and sequence 4p stay consistent); every comparison is of
 // differences.
 import { deserialize, serialize } from 'node:v8';
-import { invalidArgType, invalidArgValue, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
+import { invalidArgType, invalidArgValue, kindError, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
 import { LIVENESS_MS, ME, ownerDead, takenOverError } from '../core/ownership.js';
 import { native } from '../core/native.js';
 import { SharedMemory } from '../core/shared-memory.js';
@@ -101,6 +101,16 @@ export interface QueueOptions extends CreateTyped {
 }
 
 
+/**
+ * A put or get that had to move the tail (head) along more often than a consistent ring
+ * allows (each step past a slot another process claimed before it moved the tail: at most
+ * one per slot, plus what concurrent calls claim meanwhile) is looking at words a peer
+ * wrote: a coded error, not seconds of spinning.
+ */
+function corruptError(what: string, caller: Function): CodedError {
+  return shmkitError(`The queue's words are inconsistent (${what}): a process with write access wrote into it`, 'ERR_SHMKIT_CORRUPT', caller);
+}
+
 function endedError(caller: Function): CodedError {
   return shmkitError('The queue has ended: no more messages will come', 'ERR_SHMKIT_QUEUE_ENDED', caller);
 }
@@ -136,6 +146,12 @@ export class Queue extends SharedObject {
     super(token, shm, owns, w);
     this.#capacity = w[CAPACITY]!;
     this.#maxMessageSize = w[DATA_SIZE]!;
+    // Read once, here, from memory a peer may have written: what the ring's arithmetic
+    // relies on is checked before any slot is computed from it.
+    const c = this.#capacity, size = this.#maxMessageSize;
+    if (!(c >= 1 && c <= 2 ** 24 && (c & (c - 1)) === 0) || !(size >= 1 && size <= LENGTH_MASK) || ringBytes(c, size) > area.byteLength) {
+      throw kindError(`'${shm.name}' is not a whole Queue: its capacity (${c}) and message size (${size}) words do not fit its ${area.byteLength} bytes`, Queue.open);
+    }
     this.#codec = CODECS[w[CODEC]!] ?? 'auto';
     this.#u8 = new Uint8Array(area);
     this.#claims = new BigInt64Array(area, 0, area.byteLength >> 3);
@@ -168,7 +184,12 @@ export class Queue extends SharedObject {
   /** Opens a named queue. */
   static open(name: string): Queue {
     const { shm, header } = openTyped(name, 'Queue', Queue.open);
-    return new Queue(CONSTRUCT, shm, payloadView(shm, header.payloadLength));
+    try {
+      return new Queue(CONSTRUCT, shm, payloadView(shm, header.payloadLength));
+    } catch (error) {
+      shm.close(); // its words are not a queue's: nothing of it stays open
+      throw error;
+    }
   }
 
   /** About how many messages are in the queue (exact when nobody is mid-operation). */
@@ -386,7 +407,7 @@ export class Queue extends SharedObject {
 
   /** One attempt to claim the tail slot and write the message. False if the queue is full. */
   #put(w: Int32Array, kind: number, bytes: Uint8Array | string): boolean {
-    for (;;) {
+    for (let steps = 0; ; ) {
       // Plain reads (an Atomics.load on this memory is a call, some 10 ns): a stale value
       // only makes the compare-and-swap below fail, and the loop look again.
       const pos = w[TAIL]!;
@@ -399,6 +420,7 @@ export class Queue extends SharedObject {
         // Position pos is taken (its writer may not have moved the tail yet), or our
         // read of the tail is stale: help the tail along (a no-op if it has moved) and
         // look again.
+        if (++steps > 4 * this.capacity + 64) throw corruptError(`slot ${pos & (this.capacity - 1)}'s sequence ${seq} is ahead of the tail ${pos}`, this.put);
         Atomics.compareExchange(w, TAIL, pos, (pos + 1) | 0);
         continue;
       }
@@ -428,7 +450,7 @@ export class Queue extends SharedObject {
 
   /** One attempt to claim the head slot and read its message. NONE if the queue is empty. */
   #get(w: Int32Array): QueueMessage | typeof NONE {
-    for (;;) {
+    for (let steps = 0; ; ) {
       const pos = w[HEAD]!; // plain reads, as in #put
       const s = this.#slot(pos);
       const full = (pos << 2) + 2;
@@ -436,6 +458,7 @@ export class Queue extends SharedObject {
       const d = (seq - full) | 0;
       if (d < 0) return NONE; // not written yet, or being written
       if (d > 0) {
+        if (++steps > 4 * this.capacity + 64) throw corruptError(`slot ${pos & (this.capacity - 1)}'s sequence ${seq} is ahead of the head ${pos}`, this.get);
         Atomics.compareExchange(w, HEAD, pos, (pos + 1) | 0); // as in #put
         continue;
       }
