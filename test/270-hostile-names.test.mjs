@@ -152,3 +152,14 @@ test('a Queue whose capacity or message size word is impossible: open is ERR_SHM
     }
   }
 });
+
+test('an Event whose flag word a peer set to 2 reads as set everywhere: isSet(), wait(), inspect agree', async (t) => {
+  const { Event, SharedMemory } = await import('shmkit');
+  const shm = SharedMemory.create({ name: uniqueName(t), size: 64 });
+  t.after(() => shm.close());
+  const ev = Event.at(shm, 0);
+  new Int32Array(shm.buffer, 0, 1)[0] = 2;
+  assert.deepEqual([ev.isSet(), ev.wait({ timeout: 0 })], [true, true]);
+  ev.clear();
+  assert.deepEqual([ev.isSet(), ev.wait({ timeout: 0 })], [false, false]);
+});

@@ -52,7 +52,8 @@ export class Event extends SharedObject {
 
   /** Whether the flag is set. */
   isSet(): boolean {
-    return Atomics.load(this.openWords(this.isSet), 0) === 1;
+    // Any value but 0 is set, as wait() reads it (a peer may have written 2).
+    return Atomics.load(this.openWords(this.isSet), 0) !== 0;
   }
 
   /** Sets the flag and wakes every waiter, in every process. */
