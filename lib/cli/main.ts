@@ -208,7 +208,13 @@ function inspect(name: string): Record<string, unknown> {
     if (kind === undefined) return out;
     const shown = bytes.subarray(HEADER_SIZE, HEADER_SIZE + Math.min(header.payloadLength, PAYLOAD_SHOWN));
     const words = new Int32Array(shown.buffer, shown.byteOffset, shown.byteLength >> 2);
-    return { ...out, ...kind.inspect({ bytes: shown, words, elementType: header.elementType, elementCount: header.count }) };
+    try {
+      return { ...out, ...kind.inspect({ bytes: shown, words, elementType: header.elementType, elementCount: header.count }) };
+    } catch (error) {
+      // Words a peer wrote that no object of this kind has (a payload too short for its
+      // type, say): said as such, not as the decoder's own error.
+      return { ...out, damaged: `its ${shown.byteLength} payload bytes are not a whole ${header.kind} (${(error as Error).message})` };
+    }
   } finally {
     shm.close();
   }
