@@ -159,8 +159,17 @@ class Segment : public Napi::ObjectWrap<Segment> {
   }
 
   // Resolves (offset, length) arguments to a byte range inside the mapping, or throws.
-  // A copy that met the end of a segment a peer made smaller than its mapping.
-  static Napi::Value Truncated(Napi::Env env) {
+  // A copy that faulted: a segment a peer made smaller than its mapping, or (the file
+  // still as long) a sparse segment whose page /dev/shm had no room for.
+  Napi::Value Faulted(Napi::Env env, const uint8_t* start, uint64_t length) {
+    const uint64_t end = static_cast<uint64_t>(start - static_cast<uint8_t*>(region_->mapping.addr)) + length;
+    if (SegmentCovers(&region_->mapping, end)) {
+      OsError err;
+      err.code = ENOSPC;
+      err.syscall = "write";
+      ThrowOsError(env, err, "");
+      return env.Undefined();
+    }
     ThrowCoded(env, Napi::Error::New(env, "The segment was truncated by another process: part of the range is beyond its end"),
                "ERR_SHMKIT_TRUNCATED");
     return env.Undefined();
@@ -241,7 +250,7 @@ class Segment : public Napi::ObjectWrap<Segment> {
     if (!Range(info, &start, &length)) return env.Undefined();
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
     if (env.IsExceptionPending()) return env.Undefined();
-    if (!SegmentCopy(out.Data(), start, static_cast<size_t>(length))) return Truncated(env);
+    if (!SegmentCopy(out.Data(), start, static_cast<size_t>(length), true)) return Faulted(env, start, length);
     return out;
   }
 
@@ -283,7 +292,7 @@ class Segment : public Napi::ObjectWrap<Segment> {
       ThrowRangeError(env, "byteLength does not match the bytes given");
       return env.Undefined();
     }
-    if (!SegmentCopy(start, bytes.Data(), static_cast<size_t>(length))) return Truncated(env);
+    if (!SegmentCopy(start, bytes.Data(), static_cast<size_t>(length), false)) return Faulted(env, start, length);
     return env.Undefined();
   }
 

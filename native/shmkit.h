@@ -101,7 +101,13 @@ bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* 
 // peer that truncated the segment under the mapping: false instead of SIGBUS (POSIX: a
 // SIGBUS handler that returns from the copy, chained to any previous handler for every
 // other fault). Windows sections cannot shrink: a plain copy.
-bool SegmentCopy(void* dst, const void* src, size_t n);
+// `fromSegment`: whether src (a read) or dst (a write) is the mapping.
+bool SegmentCopy(void* dst, const void* src, size_t n, bool fromSegment);
+
+// After a copy that faulted: whether the segment's file still covers bytes up to `end`
+// (then the fault was /dev/shm running out of room under a sparse segment, not a
+// truncation). Linux; false elsewhere.
+bool SegmentCovers(const Mapping* m, uint64_t end);
 
 // Unmaps. Idempotent; `m` is left empty.
 void SegmentUnmap(Mapping* m);

@@ -51,6 +51,9 @@ test('sparse: true opts out (a huge segment is made at once); reserve() then res
     out.reserveAll = attempt(() => shm.reserve());
     out.check = new Uint8Array(shm.buffer)[4 * MiB - 1];
     out.badRange = attempt(() => shm.reserve(60 * MiB, 8 * MiB));
+    // Touching more of it than /dev/shm holds through write(): ENOSPC, not SIGBUS, and
+    // not mistaken for a truncation (the file is still 64 MiB long).
+    out.overfill = attempt(() => shm.write(8 * MiB, new Uint8Array(32 * MiB)));
     shm.close(); shm.unlink();`);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
@@ -59,5 +62,7 @@ test('sparse: true opts out (a huge segment is made at once); reserve() then res
   assert.equal(out.reserveAll.code, 'ENOSPC', JSON.stringify(out.reserveAll));
   assert.equal(out.check, 7);
   assert.equal(out.badRange.code, 'ERR_OUT_OF_RANGE', JSON.stringify(out.badRange));
+  assert.equal(out.overfill.code, 'ENOSPC', JSON.stringify(out.overfill));
+  assert.match(out.overfill.message, /--shm-size/);
   assert.deepEqual(out.left, []);
 });

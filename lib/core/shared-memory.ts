@@ -215,7 +215,11 @@ export class SharedMemory implements Disposable {
   read(byteOffset = 0, length?: number): Buffer {
     const segment = this.#open(this.read);
     const [offset, n] = this.#range(byteOffset, length, this.read);
-    return segment.read(offset, n);
+    try {
+      return segment.read(offset, n);
+    } catch (error) {
+      throw noSpaceHint(fromNative(error, osName(this.#name), this.read), n); // a sparse page /dev/shm had no room for
+    }
   }
 
   /**
@@ -231,7 +235,11 @@ export class SharedMemory implements Disposable {
     else if (b instanceof ArrayBuffer || b instanceof SharedArrayBuffer) u8 = new Uint8Array(b);
     else throw invalidArgType('bytes', 'an instance of ArrayBuffer, Buffer, TypedArray or DataView', bytes, this.write);
     const [offset, n] = this.#range(byteOffset, u8.byteLength, this.write);
-    segment.write(offset, n, u8);
+    try {
+      segment.write(offset, n, u8);
+    } catch (error) {
+      throw noSpaceHint(fromNative(error, osName(this.#name), this.write), n);
+    }
     return n;
   }
 

@@ -95,17 +95,32 @@ class UringAsyncWaits final : public AsyncWaits {
 
   ~UringAsyncWaits() override {
     if (reaping_) {
-      Submit([](io_uring_sqe* sqe) {
-        sqe->opcode = IORING_OP_NOP;
-        sqe->user_data = kStop;
-      });
+      // The stop is a NOP the reaper reads; a ring refusing it for a moment (EAGAIN, EBUSY)
+      // is asked again for up to a second. If it never takes it, the reaper is left
+      // behind (detached) rather than joined for ever: exit must not hang.
+      bool sent = false;
+      for (int i = 0; i < 1000 && !sent; i++) {
+        sent = Submit([](io_uring_sqe* sqe) {
+                 sqe->opcode = IORING_OP_NOP;
+                 sqe->user_data = kStop;
+               }) == 1;
+        if (!sent) Pause(1000000);
+      }
+      if (!sent) {
+        pthread_detach(reaper_);
+        // The ring's mappings stay (the reaper sleeps in it). This object's memory goes;
+        // the reaper reads it again only if a completion still arrives, which with the
+        // environment gone (its waits cancelled by close) nothing should make. A known
+        // residue of a ring that refuses even a NOP for a second.
+        return;
+      }
       pthread_join(reaper_, nullptr);
     }
     if (sqes_ != nullptr) munmap(sqes_, sqesSize_);
     if (ring_ != nullptr) munmap(ring_, ringSize_);
     // Only if the number is still this ring's: a stray close may have given it to another file.
     struct stat st;
-    if (fd_ >= 0 && fstat(fd_, &st) == 0 && st.st_ino == ino_) close(fd_);
+    if (fd_ >= 0 && fstat(fd_, &st) == 0 && st.st_ino == ino_ && st.st_dev == dev_) close(fd_);
   }
 
   // Sets up the ring and proves, with a wait that must fail at once, that this kernel
@@ -140,6 +155,7 @@ class UringAsyncWaits final : public AsyncWaits {
     struct stat st;
     if (fstat(fd_, &st) != 0) return false;
     ino_ = st.st_ino;
+    dev_ = st.st_dev;
     submitter_ = Register(fd_);
 
     uint32_t probe = 1;
@@ -225,11 +241,11 @@ class UringAsyncWaits final : public AsyncWaits {
     ts.tv_sec = timeoutNs / 1000000000;
     ts.tv_nsec = timeoutNs % 1000000000;
     const bool timed = timeoutNs >= 0;
+    RetryCancels();  // first: it moves the tail that the linked entry's place is computed from
     const uint32_t mask = sqMask_;
     io_uring_sqe* base = sqes_;
     uint32_t tail = *sqTail_;
     const unsigned count = timed ? 2 : 1;
-    RetryCancels();
     const unsigned taken = Submit(
         [&](io_uring_sqe* sqe) {
           sqe->opcode = kOpFutexWait;
@@ -296,6 +312,7 @@ class UringAsyncWaits final : public AsyncWaits {
   void* context_;
   int fd_ = -1;
   ino_t ino_ = 0;
+  dev_t dev_ = 0;
   Entry submitter_{-1, 0};              // the JavaScript thread's way into the ring
   std::vector<uint64_t> cancelsOwed_;  // JavaScript thread only
   char* ring_ = nullptr;

@@ -98,14 +98,25 @@ int Ftruncate(int fd, off_t size) {
 
 // posix_fallocate, retried on EINTR as PostgreSQL's dsm_impl.c does (a signal during a
 // large reservation is common); it returns the error rather than setting errno.
+// fallocate(2) itself, not posix_fallocate: where the filesystem cannot reserve (not
+// tmpfs), glibc's fallback reads and rewrites every block, which on a live segment could
+// undo a peer's write; here that is "cannot reserve", and the segment stays sparse.
+// Signals are blocked around it, as PostgreSQL's dsm_impl.c does: tmpfs stops a large
+// reservation at any pending signal (EINTR), and retrying from the start under a steady
+// stream of signals (a profiler's SIGPROF) might never finish.
 bool Reserve(int fd, uint64_t offset, uint64_t length, OsError* err) {
 #ifdef __linux__
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   int r;
-  do r = posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(length));
-  while (r == EINTR);
-  if (r == 0) return true;
-  errno = r;
-  return Fail(err, "posix_fallocate");
+  do r = fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(length));
+  while (r == -1 && errno == EINTR);
+  const int e = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (r == 0 || e == EOPNOTSUPP || e == ENOSYS) return true;
+  errno = e;
+  return Fail(err, "fallocate");
 #else
   (void)fd, (void)offset, (void)length, (void)err;
   return true;  // macOS has no posix_fallocate; its shared memory is not a size-limited tmpfs
@@ -150,22 +161,33 @@ bool Map(int fd, uint64_t size, bool readOnly, Mapping* out, OsError* err) {
 // Volatile: the compiler must not move the stores around the copy (memmove touches no
 // globals as far as it knows, so it would otherwise drop them as dead).
 __attribute__((tls_model("initial-exec"))) thread_local sigjmp_buf* volatile tCopying = nullptr;
+// The segment side of the copy in flight: only a fault the kernel raised there is ours.
+__attribute__((tls_model("initial-exec"))) thread_local const char* volatile tFrom = nullptr;
+__attribute__((tls_model("initial-exec"))) thread_local const char* volatile tTo = nullptr;
 struct sigaction previousBus;
 pthread_once_t busOnce = PTHREAD_ONCE_INIT;
 
 void OnBus(int sig, siginfo_t* info, void* context) {
-  if (sigjmp_buf* jump = tCopying) {
+  sigjmp_buf* jump = tCopying;
+  const char* at = static_cast<const char*>(info->si_addr);
+  // A fault of the copy itself: raised by the kernel (si_code > 0; kill -BUS is SI_USER),
+  // at an address of the segment side of the copy.
+  if (jump != nullptr && info->si_code > 0 && at >= tFrom && at < tTo) {
     tCopying = nullptr;
     siglongjmp(*jump, 1);
   }
-  // Not ours: what was installed before, or the default (restored, so that returning
-  // re-runs the faulting access and the process dies of SIGBUS as it would have).
+  // Not ours: what was installed before, or the default.
   if (previousBus.sa_flags & SA_SIGINFO) {
     if (previousBus.sa_sigaction != nullptr) return previousBus.sa_sigaction(sig, info, context);
-  } else if (previousBus.sa_handler != SIG_DFL && previousBus.sa_handler != SIG_IGN) {
+  } else if (previousBus.sa_handler == SIG_IGN) {
+    if (info->si_code <= 0) return;  // a sent SIGBUS that was to be ignored
+  } else if (previousBus.sa_handler != SIG_DFL) {
     return previousBus.sa_handler(sig);
   }
+  // The default: a fault re-runs the access on return and dies of it; a sent signal is
+  // raised again. Either way the process dies of SIGBUS, as it would have without us.
   signal(SIGBUS, SIG_DFL);
+  if (info->si_code <= 0) raise(SIGBUS);
 }
 
 void InstallBusHandler() {
@@ -178,12 +200,15 @@ void InstallBusHandler() {
 
 }  // namespace
 
-bool SegmentCopy(void* dst, const void* src, size_t n) {
+bool SegmentCopy(void* dst, const void* src, size_t n, bool fromSegment) {
   if (n == 0) return true;
   pthread_once(&busOnce, InstallBusHandler);
   sigjmp_buf jump;
   // savemask 1: the handler ran with SIGBUS blocked unless SA_NODEFER; restore either way.
   if (sigsetjmp(jump, 1) != 0) return false;
+  const char* segment = static_cast<const char*>(fromSegment ? src : dst);
+  tFrom = segment;
+  tTo = segment + n;
   tCopying = &jump;
   std::memmove(dst, src, n);
   tCopying = nullptr;
@@ -285,6 +310,16 @@ bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* 
     Keep(fd, st, ok, out);
     return ok;
   }
+}
+
+bool SegmentCovers(const Mapping* m, uint64_t end) {
+#ifdef __linux__
+  struct stat st;
+  return m->usageFd >= 0 && fstat(m->usageFd, &st) == 0 && static_cast<uint64_t>(st.st_size) >= end;
+#else
+  (void)m, (void)end;
+  return false;
+#endif
 }
 
 bool SegmentReserve(Mapping* m, uint64_t offset, uint64_t length, OsError* err) {

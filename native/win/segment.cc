@@ -152,10 +152,12 @@ bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, bool r
 }
 
 // A section cannot be made smaller under a mapping: nothing to guard against.
-bool SegmentCopy(void* dst, const void* src, size_t n) {
+bool SegmentCopy(void* dst, const void* src, size_t n, bool) {
   if (n != 0) memmove(dst, src, n);
   return true;
 }
+
+bool SegmentCovers(const Mapping*, uint64_t) { return false; }
 
 // A pagefile-backed section is committed whole at create: there is nothing to reserve.
 bool SegmentReserve(Mapping*, uint64_t, uint64_t, OsError*) { return true; }
