@@ -74,12 +74,12 @@ constexpr int64_t kUsageByte = int64_t{1} << 62;
 // at once (O_EXCL) and publishing does nothing. *made is the name used. On any failure
 // the name made is removed again.
 // With `reserve`, the memory is reserved before anything is mapped (Linux:
-// posix_fallocate), so that a /dev/shm without room is ENOSPC here instead of SIGBUS on
+// fallocate(2)), so that a /dev/shm without room is ENOSPC here instead of SIGBUS on
 // first touch; without it the segment is sparse.
 bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, bool reserve, Mapping* out,
                    std::string* made, OsError* err);
 
-// Reserves bytes [offset, offset + length) of a mapped segment (Linux: posix_fallocate
+// Reserves bytes [offset, offset + length) of a mapped segment (Linux: fallocate(2)
 // through the descriptor the mapping keeps): ENOSPC if /dev/shm has no room. Where the
 // OS commits memory at create (Windows) or has no such call (macOS) it does nothing.
 bool SegmentReserve(Mapping* m, uint64_t offset, uint64_t length, OsError* err);

@@ -17,7 +17,7 @@ export interface CreateOptions {
   name?: string | undefined;
   /**
    * Size in bytes: an integer from 1 to 2^53 - 1. The memory is reserved at create (Linux:
-   * `posix_fallocate`), so a `/dev/shm` without room for it is `ENOSPC` here, not SIGBUS
+   * `fallocate(2)`), so a `/dev/shm` without room for it is `ENOSPC` here, not SIGBUS
    * when a page is first touched; see `sparse`.
    */
   size: number;

@@ -326,7 +326,7 @@ bool SegmentReserve(Mapping* m, uint64_t offset, uint64_t length, OsError* err) 
 #ifdef __linux__
   if (m->usageFd < 0) {
     err->code = EBADF;
-    err->syscall = "posix_fallocate";
+    err->syscall = "fallocate";
     return false;
   }
   return length == 0 || Reserve(m->usageFd, offset, length, err);
