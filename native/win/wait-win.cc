@@ -353,11 +353,13 @@ struct PoolWaits {
 std::atomic<LONG> nextToken{1};
 
 // Frees a wait that has been taken out of `pending` and whose callback cannot run again.
-void Release(PendingWait* w) {
-  Deregister(TheLot(), w->slot);
+// True if a waker had woken it: the wake-up it took must be reported, not dropped.
+bool Release(PendingWait* w) {
+  const bool woken = Deregister(TheLot(), w->slot);
   CloseHandle(w->event);
   CloseThreadpoolWait(w->wait);
   delete w;
+  return woken;
 }
 
 VOID CALLBACK OnWait(PTP_CALLBACK_INSTANCE, PVOID context, PTP_WAIT, TP_WAIT_RESULT waitResult) {
@@ -461,8 +463,11 @@ class PoolAsyncWaits final : public AsyncWaits {
       state_->pending.erase(it);
     }
     Disarm(w);
-    Release(w);
-    state_->done(state_->context, id, WaitResult::kCancelled);
+    // A waker that marked this slot woken counted it among the waiters it woke and woke
+    // no other in its place: the wait ends as a wake-up, so that the caller (who gave up
+    // on it) hands the wake-up on instead of swallowing it.
+    const bool woken = Release(w);
+    state_->done(state_->context, id, woken ? WaitResult::kOk : WaitResult::kCancelled);
   }
 
   const char* Backend() const override { return "threadpool"; }
