@@ -138,17 +138,30 @@ test('a Queue whose words a peer crafted: tryPut, tryGet and put/get with a time
   }
 });
 
-test('a Queue whose capacity or message size word is impossible: open is ERR_SHMKIT_KIND, not a RangeError', async (t) => {
-  const { Queue, SharedMemory } = await import('shmkit');
-  for (const [word, value] of [[37, 2 ** 30], [38, 2 ** 30], [37, 3], [37, 0], [38, 0]]) {
-    const q = Queue.create({ name: uniqueName(t), capacity: 4, maxMessageSize: 64 });
-    const raw = SharedMemory.open(q.name);
+test('impossible words (Queue capacity, size, codec; Barrier parties, arrivals; Pipe ring size) are ERR_SHMKIT_CORRUPT naming the object, not a RangeError', async (t) => {
+  const { Barrier, Queue, Pipe, SharedMemory } = await import('shmkit');
+  const corrupt = (name) => (e) => e.code === 'ERR_SHMKIT_CORRUPT' && e.message.includes(name);
+  // [make, payload word, value, what to call after the write]
+  const cases = [
+    ...[[37, 2 ** 30], [38, 2 ** 30], [37, 3], [37, 0], [38, 0], [39, 9]].map(([word, value]) =>
+      [(name) => Queue.create({ name, capacity: 4, maxMessageSize: 64 }), word, value, (name) => Queue.open(name)]),
+    ...[0, -1, 3, 70000].map((value) =>
+      [(name) => Barrier.create({ name, parties: 2 }), 5, value, (name) => Barrier.open(name)]),
+    ...[-1, 2, 0x7fffffff].map((value) =>
+      [(name) => Barrier.create({ name, parties: 2 }), 2, value, (name, made) => made.wait({ timeout: 10 })]),
+    ...[0, -8, 12, 0x7ffffff8].map((value) =>
+      [(name) => Pipe.create({ name, capacity: 2, maxMessageSize: 8 }), 5, value, (name) => Pipe.open(name)]),
+  ];
+  for (const [make, word, value, use] of cases) {
+    const made = make(uniqueName(t));
+    const raw = SharedMemory.open(made.name);
     try {
       new Int32Array(raw.buffer, 64)[word] = value;
-      assert.throws(() => Queue.open(q.name), (e) => e.code === 'ERR_SHMKIT_KIND', `word ${word} = ${value}`);
+      assert.throws(() => use(made.name, made), corrupt(made.name), `${made.constructor.name} word ${word} = ${value}`);
     } finally {
       raw.close();
-      q.close();
+      made.close(); // close() ends the object whatever its words say
+      assert.equal(made.closed, true);
     }
   }
 });

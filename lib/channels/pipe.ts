@@ -15,7 +15,7 @@
 // A receiver that has waited a while checks the other end: closed, or its thread gone,
 // with nothing left to read, is the end of the stream (`ERR_SHMKIT_PIPE_CLOSED`, Python's
 // EOFError), never a hang. Sending to an end that is gone is the same error (BrokenPipe).
-import { outOfRange, shmkitError, type CodedError } from '../core/errors.js';
+import { corruptError, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
 import { LIVENESS_MS, ME, ownerAlive, ownerDead } from '../core/ownership.js';
 import { initRing, MAX_RING_BYTES, Queue, ringBytes, type QueueMessage } from './queue.js';
 import { SharedMemory } from '../core/shared-memory.js';
@@ -68,6 +68,8 @@ export class Pipe extends SharedObject {
     this.#creator = creator;
     this.#duplex = control[DUPLEX] === 1;
     const ring = control[RING]!;
+    // Read once, from memory a peer may have written (Pipe.open checked it fits).
+    if (!(ring >= ringBytes(1, 1) && ring % 8 === 0)) throw corruptError(`Pipe '${shm.name}'`, `its ring size word is ${ring}`, Pipe.open);
     const toCreator = Queue.within(shm, shm.view(HEADER_SIZE + CONTROL, ring));
     const toOpener = this.duplex ? Queue.within(shm, shm.view(HEADER_SIZE + CONTROL + ring, ring)) : undefined;
     this.#in = creator ? toCreator : toOpener;
@@ -103,10 +105,10 @@ export class Pipe extends SharedObject {
     try {
       const control = new Int32Array(shm.keep(payloadView(shm, CONTROL)));
       const ring = control[RING]!;
-      if (CONTROL + ring * (control[DUPLEX] === 1 ? 2 : 1) > header.payloadLength) {
-        throw shmkitError(`'${name}' has a damaged pipe header`, 'ERR_SHMKIT_KIND', Pipe.open);
+      if (!(ring > 0) || CONTROL + ring * (control[DUPLEX] === 1 ? 2 : 1) > header.payloadLength) {
+        throw corruptError(`Pipe '${name}'`, `its ring size word (${ring}) does not fit its ${header.payloadLength} bytes`, Pipe.open);
       }
-      if (Atomics.load(control, OPENER_CLOSED) === 1) {
+      if (Atomics.load(control, OPENER_CLOSED) !== 0) {
         throw shmkitError(`The opening end of pipe '${name}' was closed; a pipe is not reopened`, 'ERR_SHMKIT_PIPE_CLOSED', Pipe.open);
       }
       for (;;) {
@@ -226,11 +228,15 @@ export class Pipe extends SharedObject {
   override close(): void {
     if (this.closed) return;
     const control = this.words!;
-    Atomics.store(control, this.#creator ? CREATOR_CLOSED : OPENER_CLOSED, 1);
-    this.#out?.end(); // wakes the other end, and tells it nothing more will come
-    this.#in?.close();
-    this.#out?.close();
-    super.close();
+    try {
+      Atomics.store(control, this.#creator ? CREATOR_CLOSED : OPENER_CLOSED, 1);
+      this.#out?.end(); // wakes the other end, and tells it nothing more will come
+    } finally {
+      // Closed whatever the words say: close() is final.
+      this.#in?.close();
+      this.#out?.close();
+      super.close();
+    }
   }
 
   #sender(caller: Function): Queue {
@@ -247,7 +253,7 @@ export class Pipe extends SharedObject {
 
   /** Whether the other end has closed (a flag: cheap). */
   #peerClosed(): boolean {
-    return Atomics.load(this.words!, this.#creator ? OPENER_CLOSED : CREATOR_CLOSED) === 1;
+    return Atomics.load(this.words!, this.#creator ? OPENER_CLOSED : CREATOR_CLOSED) !== 0;
   }
 
   /** Whether the other end's thread no longer exists (a look at the OS: only after a quiet spell). */

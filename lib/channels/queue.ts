@@ -41,7 +41,7 @@
 // slot p & (capacity - 1) and sequence 4p stay consistent); every comparison is of
 // differences.
 import { deserialize, serialize } from 'node:v8';
-import { invalidArgType, invalidArgValue, kindError, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
+import { corruptError, invalidArgType, invalidArgValue, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
 import { LIVENESS_MS, ME, ownerDead, takenOverError } from '../core/ownership.js';
 import { native } from '../core/native.js';
 import { SharedMemory } from '../core/shared-memory.js';
@@ -69,6 +69,8 @@ const SEQ = 0; // the low half of the claim word (int32 index within a slot); th
 const META = 3;
 /** The claim word (BigInt64Array element) for `seq` with claimant `owner`. */
 const claim = (seq: number, owner: bigint): bigint => owner | BigInt(seq >>> 0);
+/** The sequence half of a claim word, as an unsigned 32-bit number. */
+const sequenceOf = (word: bigint): number => Number(BigInt.asUintN(32, word));
 const NOBODY = 0n;
 const MINE = BigInt(ME) << 32n;
 const TOMBSTONE = -1;
@@ -100,16 +102,6 @@ export interface QueueOptions extends CreateTyped {
   codec?: QueueCodec | undefined;
 }
 
-
-/**
- * A put or get that had to move the tail (head) along more often than a consistent ring
- * allows (each step past a slot another process claimed before it moved the tail: at most
- * one per slot, plus what concurrent calls claim meanwhile) is looking at words a peer
- * wrote: a coded error, not seconds of spinning.
- */
-function corruptError(what: string, caller: Function): CodedError {
-  return shmkitError(`The queue's words are inconsistent (${what}): a process with write access wrote into it`, 'ERR_SHMKIT_CORRUPT', caller);
-}
 
 function endedError(caller: Function): CodedError {
   return shmkitError('The queue has ended: no more messages will come', 'ERR_SHMKIT_QUEUE_ENDED', caller);
@@ -150,9 +142,11 @@ export class Queue extends SharedObject {
     // relies on is checked before any slot is computed from it.
     const c = this.#capacity, size = this.#maxMessageSize;
     if (!(c >= 1 && c <= 2 ** 24 && (c & (c - 1)) === 0) || !(size >= 1 && size <= LENGTH_MASK) || ringBytes(c, size) > area.byteLength) {
-      throw kindError(`'${shm.name}' is not a whole Queue: its capacity (${c}) and message size (${size}) words do not fit its ${area.byteLength} bytes`, Queue.open);
+      throw corruptError(`Queue '${shm.name}'`, `its capacity (${c}) and message size (${size}) words do not fit its ${area.byteLength} bytes`, Queue.open);
     }
-    this.#codec = CODECS[w[CODEC]!] ?? 'auto';
+    const codec = CODECS[w[CODEC]!];
+    if (codec === undefined) throw corruptError(`Queue '${shm.name}'`, `codec word ${w[CODEC]} names no codec`, Queue.open);
+    this.#codec = codec;
     this.#u8 = new Uint8Array(area);
     this.#claims = new BigInt64Array(area, 0, area.byteLength >> 3);
     this.#stride = 4 + Math.ceil(this.maxMessageSize / 8) * 2;
@@ -209,7 +203,7 @@ export class Queue extends SharedObject {
 
   /** Whether {@link end} has been called, by any process. */
   get ended(): boolean {
-    return Atomics.load(this.openWords(endedGetter), ENDED) === 1;
+    return Atomics.load(this.openWords(endedGetter), ENDED) !== 0;
   }
 
   /**
@@ -230,7 +224,7 @@ export class Queue extends SharedObject {
   tryPut(message: QueueMessage): boolean {
     const w = this.openWords(this.tryPut);
     const [kind, bytes] = this.#encode(message, this.tryPut);
-    if (Atomics.load(w, ENDED) === 1) throw endedError(this.tryPut);
+    if (Atomics.load(w, ENDED) !== 0) throw endedError(this.tryPut);
     return this.#put(w, kind, bytes);
   }
 
@@ -260,7 +254,7 @@ export class Queue extends SharedObject {
     const w = this.openWords(this.tryGet);
     const got = this.#get(w);
     if (got !== NONE) return got;
-    if (Atomics.load(w, ENDED) === 1) throw endedError(this.tryGet);
+    if (Atomics.load(w, ENDED) !== 0) throw endedError(this.tryGet);
     return undefined;
   }
 
@@ -293,7 +287,7 @@ export class Queue extends SharedObject {
     const deadline = performance.now() + timeout;
     for (;;) {
       const w = this.openWords(caller); // closed while asleep: ERR_SHMKIT_CLOSED
-      if (Atomics.load(w, ENDED) === 1) throw endedError(caller);
+      if (Atomics.load(w, ENDED) !== 0) throw endedError(caller);
       if (this.#put(w, kind, bytes)) return true;
       const left = deadline - performance.now();
       if (left <= 0) return false;
@@ -317,7 +311,7 @@ export class Queue extends SharedObject {
       const w = this.openWords(caller);
       const got = this.#get(w);
       if (got !== NONE) return got;
-      if (Atomics.load(w, ENDED) === 1) throw endedError(caller);
+      if (Atomics.load(w, ENDED) !== 0) throw endedError(caller);
       const left = deadline - performance.now();
       if (left <= 0) return undefined;
       if (this.#spin(w, true)) continue;
@@ -401,6 +395,15 @@ export class Queue extends SharedObject {
     return [kind, bytes];
   }
 
+  /**
+   * A put or get that meets words no put or get leaves: a slot moved past more often than a
+   * consistent ring allows (at most once per slot, plus what concurrent calls claim
+   * meanwhile), or a claimant beside a free or full sequence. A coded error, not a spin.
+   */
+  #corrupt(what: string, caller: Function): CodedError {
+    return corruptError(`Queue '${this.name}'`, what, caller);
+  }
+
   #slot(pos: number): number {
     return SLOTS + (pos & (this.capacity - 1)) * this.#stride;
   }
@@ -420,13 +423,19 @@ export class Queue extends SharedObject {
         // Position pos is taken (its writer may not have moved the tail yet), or our
         // read of the tail is stale: help the tail along (a no-op if it has moved) and
         // look again.
-        if (++steps > 4 * this.capacity + 64) throw corruptError(`slot ${pos & (this.capacity - 1)}'s sequence ${seq} is ahead of the tail ${pos}`, this.put);
+        if (++steps > 4 * this.capacity + 64) throw this.#corrupt(`slot ${pos & (this.capacity - 1)}'s sequence ${seq} is ahead of the tail ${pos}`, this.put);
         Atomics.compareExchange(w, TAIL, pos, (pos + 1) | 0);
         continue;
       }
       const open = claim(free, NOBODY);
       const writing = claim(free + 1, MINE);
-      if (Atomics.compareExchange(this.#claims, s >> 1, open, writing) !== open) continue;
+      const was = Atomics.compareExchange(this.#claims, s >> 1, open, writing);
+      if (was !== open) {
+        // Another producer claimed it first: look again. But a claimant beside a free
+        // sequence is a state no put or get leaves (the loop would fail here for ever).
+        if (sequenceOf(was) === (free >>> 0)) throw this.#corrupt(`slot ${pos & (this.capacity - 1)} is free but names a claimant`, this.put);
+        continue;
+      }
       Atomics.compareExchange(w, TAIL, pos, (pos + 1) | 0);
       const at = (s + 4) * 4;
       let meta = TOMBSTONE;
@@ -458,13 +467,17 @@ export class Queue extends SharedObject {
       const d = (seq - full) | 0;
       if (d < 0) return NONE; // not written yet, or being written
       if (d > 0) {
-        if (++steps > 4 * this.capacity + 64) throw corruptError(`slot ${pos & (this.capacity - 1)}'s sequence ${seq} is ahead of the head ${pos}`, this.get);
+        if (++steps > 4 * this.capacity + 64) throw this.#corrupt(`slot ${pos & (this.capacity - 1)}'s sequence ${seq} is ahead of the head ${pos}`, this.get);
         Atomics.compareExchange(w, HEAD, pos, (pos + 1) | 0); // as in #put
         continue;
       }
       const held = claim(full, NOBODY);
       const reading = claim(full + 1, MINE);
-      if (Atomics.compareExchange(this.#claims, s >> 1, held, reading) !== held) continue;
+      const was = Atomics.compareExchange(this.#claims, s >> 1, held, reading);
+      if (was !== held) {
+        if (sequenceOf(was) === (full >>> 0)) throw this.#corrupt(`slot ${pos & (this.capacity - 1)} holds a message but names a claimant`, this.get);
+        continue; // another consumer took it first
+      }
       Atomics.compareExchange(w, HEAD, pos, (pos + 1) | 0);
       const meta = w[s + META]!;
       let copy: string | Uint8Array | undefined;

@@ -73,6 +73,14 @@ export function closedError(what: string, caller: Function): CodedError {
   return coded(new Error(`${what} is closed`), 'ERR_SHMKIT_CLOSED', caller);
 }
 
+/**
+ * Thrown where an object's shared words hold a state no correct sequence of operations can
+ * reach (a peer with write access wrote into them): `what` says which words and how.
+ */
+export function corruptError(object: string, what: string, caller: Function): CodedError {
+  return coded(new Error(`${object} is inconsistent (${what}): a process with write access wrote into it`), 'ERR_SHMKIT_CORRUPT', caller);
+}
+
 /** Thrown by `open` of a segment that is not a complete object of the kind asked for. */
 export function kindError(message: string, caller: Function): CodedError {
   return coded(new TypeError(message), 'ERR_SHMKIT_KIND', caller);

@@ -14,7 +14,7 @@
 // arrived, and the one running the action, is still alive: a party killed inside wait()
 // or inside the action breaks the barrier, as Python's abort() does, so the others get
 // ERR_SHMKIT_BROKEN_BARRIER instead of waiting forever.
-import { invalidArgType, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
+import { corruptError, invalidArgType, lockError, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
 import { Lock } from './lock.js';
 import { LIVENESS_MS, ME, ownerDead } from '../core/ownership.js';
 import { native } from '../core/native.js';
@@ -71,7 +71,12 @@ export class Barrier extends SharedObject {
     checkConstruct(token, new.target); // before the arguments are used
     const words = new Int32Array(area);
     super(token, shm, owns, words);
-    this.#parties = words[PARTIES]!;
+    const parties = words[PARTIES]!;
+    // Read once: a peer's later write to the word cannot move this handle's bounds.
+    if (!(parties >= 1 && parties <= MAX_PARTIES && Barrier.byteLength(parties) <= area.byteLength)) {
+      throw corruptError(`Barrier '${shm.name}'`, `parties is ${parties} in ${area.byteLength} bytes`, caller);
+    }
+    this.#parties = parties;
     this.#lock = Lock.within(shm, new Int32Array(area, 0, 2));
     if (local.action !== undefined && typeof local.action !== 'function') throw invalidArgType('options.action', 'of type function', local.action, caller);
     this.#action = local.action;
@@ -102,6 +107,9 @@ export class Barrier extends SharedObject {
     const opts = validateOptions(options, 'options', Barrier.open) as BarrierLocalOptions;
     const { shm, header } = openTyped(name, 'Barrier', Barrier.open);
     try {
+      if (header.payloadLength % 8 !== 0 || header.payloadLength < Barrier.byteLength(1)) {
+        throw corruptError(`Barrier '${shm.name}'`, `its payload is ${header.payloadLength} bytes`, Barrier.open);
+      }
       return new Barrier(CONSTRUCT, shm, true, payloadView(shm, header.payloadLength), opts, Barrier.open);
     } catch (error) {
       shm.close();
@@ -133,7 +141,7 @@ export class Barrier extends SharedObject {
 
   /** Whether the barrier is broken. */
   get broken(): boolean {
-    return Atomics.load(this.openWords(brokenGetter), BROKEN) === 1;
+    return Atomics.load(this.openWords(brokenGetter), BROKEN) !== 0;
   }
 
   /**
@@ -165,10 +173,16 @@ export class Barrier extends SharedObject {
    */
   *#arriving(timeout: number, blocking: boolean, caller: Function): Generator<Sleep, number, boolean> {
     this.openWords(caller);
-    yield* this.#locking(blocking, caller);
+    // Bounded by the wait's own time limit: a party that cannot even arrive (a live
+    // process holds the bookkeeping lock: a long action, or a word a peer wrote) times
+    // out, having changed nothing.
+    const deadline = performance.now() + timeout;
+    if (!this.#lock.tryAcquire() && !(yield* this.#lock.acquiring(timeout, blocking, caller))) {
+      throw lockError(`Barrier.${caller.name}(): its bookkeeping lock stayed held for the whole time-out (a party running the action?); this party did not arrive`, 'ERR_SHMKIT_TIMEOUT', caller);
+    }
     const { index, gen, done } = this.#arriveLocked(caller);
     if (done) return index;
-    return yield* this.#waiting(index, gen, timeout, blocking, caller);
+    return yield* this.#waiting(index, gen, Math.max(0, deadline - performance.now()), blocking, caller);
   }
 
   /** Takes the bookkeeping lock, sleeping through park.ts if it is held (by a tripping party in its action, say). */
@@ -244,9 +258,12 @@ export class Barrier extends SharedObject {
   #arriveLocked(caller: Function): { index: number; gen: number; done: boolean } {
     const w = this.words!;
     try {
-      if (Atomics.load(w, BROKEN) === 1) throw brokenError(caller);
+      if (Atomics.load(w, BROKEN) !== 0) throw brokenError(caller);
       const gen = Atomics.load(w, GEN);
       const index = Atomics.load(w, COUNT);
+      if (!(index >= 0 && index < this.parties)) {
+        throw corruptError(`Barrier '${this.name}'`, `${index} parties have arrived of ${this.parties}`, caller);
+      }
       if (index + 1 < this.parties) {
         Atomics.store(w, ARRIVED + index, ME);
         Atomics.store(w, COUNT, index + 1);
@@ -277,7 +294,7 @@ export class Barrier extends SharedObject {
   #outcome(gen: number, caller: Function): 'passed' | 'broken' | 'waiting' {
     const w = this.openWords(caller);
     if (Atomics.load(w, GEN) !== gen) return Atomics.load(w, TRIPPED) === gen ? 'passed' : 'broken';
-    return Atomics.load(w, BROKEN) === 1 ? 'broken' : 'waiting';
+    return Atomics.load(w, BROKEN) !== 0 ? 'broken' : 'waiting';
   }
 
   /**

@@ -100,6 +100,7 @@ export class Lock extends SharedObject {
     const word = this.openWords(this.tryAcquire);
     if (Atomics.compareExchange(word, 0, 0, ME) === 0) return this.#took();
     const v = Atomics.load(word, 0);
+    if (v !== 0 && (v & OWNER_MASK) === 0) return Atomics.compareExchange(word, 0, v, ME | WAITERS) === v && this.#took(); // held by nobody (#contend)
     return v !== 0 && this.#takeOverIfDead(word, v);
   }
 
@@ -231,6 +232,12 @@ export class Lock extends SharedObject {
       if (v === 0) {
         // Taken with the waiters bit: others may still be asleep; release will wake one.
         if (Atomics.compareExchange(word, 0, 0, ME | WAITERS) === 0) return 0;
+        continue;
+      }
+      if ((v & OWNER_MASK) === 0) {
+        // Held by nobody (only a peer's write leaves a word with flags and no owner; it
+        // would never be released or taken over): taken as a free lock.
+        if (Atomics.compareExchange(word, 0, v, ME | WAITERS) === v) return 0;
         continue;
       }
       if (v & WAITERS) return v;
