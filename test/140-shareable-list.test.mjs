@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SharedMemory, ShareableList } from 'shmkit';
-import { assertOk, isWindows, noPython, runPython, uniqueName } from './helpers.mjs';
+import { CHILD, assertOk, isWindows, noPython, runNode, runPython, uniqueName } from './helpers.mjs';
 
 const code = (c) => (e) => {
   assert.equal(e.code, c, e.message);
@@ -306,4 +306,44 @@ test('segments that are not well-formed lists are refused, never read out of bou
   raw[formats + 16] = 1;
   raw[32] = 0xff; // invalid UTF-8 at the start of the str slot (the data area starts at 8 × (2 + 2))
   assert.throws(() => sl.get(0), code('ERR_ENCODING_INVALID_ENCODED_DATA'));
+});
+
+test('a reader in one process and a writer in another: int64 items never tear, and a type being changed never throws', async (t) => {
+  const name = uniqueName(t);
+  // Values whose halves all differ, inside and beyond ±2^53 (the bigint path).
+  const ints = [0, -1, 0x100000001, -0x1ffffffff, 2n ** 62n + 3n, -(2n ** 62n) - 5n];
+  const list = ShareableList.create({ name, items: [0, 'flux', 0] });
+  t.after(() => list.close());
+  const writer = runNode(`${CHILD}
+    const list = ShareableList.open(args.name);
+    const ints = args.ints.map((v) => typeof v === 'string' ? BigInt(v) : v);
+    // Item 0: int64s; item 1 changes type (int, str, float, bool); item 2 is the stop flag.
+    for (let i = 0; list.get(2) === 0; i++) {
+      list.set(0, ints[i % ints.length]);
+      list.set(1, [7, 'text', 2.5, true][i % 4]);
+    }
+    list.close();`, { args: { name, ints: ints.map((v) => typeof v === 'bigint' ? String(v) : v) }, timeout: 60_000 });
+  const reader = runNode(`${CHILD}
+    const list = ShareableList.open(args.name);
+    const ints = new Set(args.ints.map((v) => typeof v === 'string' ? BigInt(v) : v));
+    let torn = 0, threw = 0, reads = 0, seen = new Set();
+    const end = performance.now() + 1500;
+    while (performance.now() < end) {
+      for (let k = 0; k < 1000; k++, reads++) {
+        const v = list.get(0);
+        if (!ints.has(v)) torn++;
+        try { seen.add(typeof list.get(1)); } catch (e) { threw++; if (threw === 1) console.error(e); }
+      }
+    }
+    list.set(2, 1);
+    list.close();
+    console.log(JSON.stringify({ torn, threw, reads, seen: [...seen].sort() }));`, { args: { name, ints: ints.map((v) => typeof v === 'bigint' ? String(v) : v) }, timeout: 60_000 });
+  const [w, r] = await Promise.all([writer, reader]);
+  assert.equal(w.code, 0, w.stderr);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.ok(out.reads > 10_000, `the reader read (${out.reads} times)`);
+  assert.equal(out.torn, 0, `of ${out.reads} int64 reads, ${out.torn} were half old, half new`);
+  assert.equal(out.threw, 0, `of ${out.reads} reads of an item changing type, ${out.threw} threw: ${r.stderr}`);
+  assert.deepEqual(out.seen.filter((s) => s !== 'number').length > 0, true, `the reader saw the type change: ${out.seen}`);
 });

@@ -65,6 +65,31 @@ const XXXX = 0x78787878; // "xxxx"
 const BOOL_HI = 0x3f787878; // "xxx?"
 const NONE_HI = 0x783f7878; // "xx?x"
 
+// int64 items are read and written as one 8-byte access, so that a reader never sees
+// half of an old value and half of a new one: through a Float64Array (a single load or
+// store of the 8 bytes, 3-4 times cheaper than a BigInt), and a scratch buffer splits or
+// joins the halves. That keeps the bits only where the engine copies a float's bits as
+// they are, NaN payloads included (the standard lets it pick any NaN's bits), which is
+// checked once here; an engine that does not gets Atomics on a BigInt64Array instead.
+const scratch = new Float64Array(1);
+const scratchU32 = new Uint32Array(scratch.buffer);
+const scratchI32 = new Int32Array(scratch.buffer);
+const scratchI64 = new BigInt64Array(scratch.buffer);
+const FLOAT_COPY_KEEPS_BITS = (() => {
+  const probe = new Float64Array(1);
+  const probe64 = new BigInt64Array(probe.buffer);
+  for (const bits of [0x7ff0000000000001n, -0x000fffffffffffffn, 0x7ff4000000000000n, -1n]) {
+    probe64[0] = bits;
+    scratch[0] = probe[0]!;
+    probe[0] = scratch[0]!;
+    if (probe64[0] !== bits || scratchI64[0] !== bits) return false;
+  }
+  return true;
+})();
+
+/** How often a read that met a format and a value in flux (a writer mid-change) looks again. */
+const FLUX_RETRIES = 64;
+
 const CODE_AS_IS = 0;
 const CODE_STR = 1;
 const CODE_BYTES = 2;
@@ -106,8 +131,8 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   readonly #policy: TrailingNulPolicy;
   readonly #u8: Uint8Array;
   readonly #u32: Uint32Array;
-  readonly #i32: Int32Array;
   readonly #f64: Float64Array;
+  readonly #i64: BigInt64Array;
   /** Byte offset of each slot (N + 1 entries, the last being the data area's end). */
   readonly #slot: Float64Array;
   readonly #formats: number;
@@ -142,8 +167,8 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     this.#u8 = new Uint8Array(buffer);
     const words = Math.floor(buffer.byteLength / 8) * 2;
     this.#u32 = new Uint32Array(buffer, 0, words);
-    this.#i32 = new Int32Array(buffer, 0, words);
     this.#f64 = new Float64Array(buffer, 0, words / 2);
+    this.#i64 = new BigInt64Array(buffer, 0, words / 2);
     const dataStart = (length + 2) * 8;
     this.#slot = Float64Array.from(offsets, (o) => dataStart + o);
     this.#formats = dataStart + offsets[length]!;
@@ -230,21 +255,41 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     return this.#closed;
   }
 
-  /** The item at `index`; negative indices count from the end, as in Python. */
+  /**
+   * The item at `index`; negative indices count from the end, as in Python. A value being
+   * replaced by another of the same type reads whole, old or new. One whose type a writer
+   * is changing may be caught between its bytes and its format: the read looks again
+   * until the format is the same before and after it (see docs/api.md for what remains).
+   */
   get(index: number): ShareableValue {
     const i = this.#position(index, this.get);
-    const formats = this.#formats + 8 * i;
-    const lo = this.#u32[formats / 4]!;
-    const hi = this.#u32[formats / 4 + 1]!;
-    const code = this.#u8[this.#codes + i]!;
+    const f = this.#formats / 4 + 2 * i;
+    const c = this.#codes + i;
+    for (let tries = 0; ; tries++) {
+      const lo = this.#u32[f]!;
+      const hi = this.#u32[f + 1]!;
+      const code = this.#u8[c]!;
+      let value: ShareableValue;
+      try {
+        value = this.#decode(i, lo, hi, code);
+      } catch (error) {
+        if (tries < FLUX_RETRIES) continue; // a format half written: look again
+        throw error;
+      }
+      if ((lo === this.#u32[f] && hi === this.#u32[f + 1] && code === this.#u8[c]) || tries >= FLUX_RETRIES) return value;
+    }
+  }
+
+  /** Item i read as format (lo, hi) and back-transform `code` say. */
+  #decode(i: number, lo: number, hi: number, code: number): ShareableValue {
     if (code === CODE_NONE) return null;
     const at = this.#slot[i]!;
     if (hi === 0 && lo === Q && code === CODE_AS_IS) {
-      const h = this.#i32[at / 4 + 1]!;
-      const l = this.#u32[at / 4]!;
+      this.#load8(at);
+      const h = scratchI32[1]!;
       // Within ±2^53 an int64 is exactly h × 2^32 + l; beyond, only a bigint holds it.
-      if (h >= -0x200000 && h < 0x200000) return h * TWO32 + l;
-      return new DataView(this.#u8.buffer).getBigInt64(at, true);
+      if (h >= -0x200000 && h < 0x200000) return h * TWO32 + scratchU32[0]!;
+      return scratchI64[0]!;
     }
     if (hi === 0 && lo === D && code === CODE_AS_IS) return this.#f64[at / 8]!;
     if (lo === XXXX && hi === BOOL_HI && code === CODE_AS_IS) return this.#u8[at + 7] !== 0;
@@ -256,6 +301,18 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     if (code === CODE_BYTES) return this.#u8.slice(at, end);
     if (code !== CODE_STR) throw listError(`item ${i} has an unknown back-transform code ${code}`, this.get);
     return decodeUtf8(this.#u8, at, end);
+  }
+
+  /** The 8 bytes at `at` (8-aligned) into the scratch buffer, in one access. */
+  #load8(at: number): void {
+    if (FLOAT_COPY_KEEPS_BITS) scratch[0] = this.#f64[at / 8]!;
+    else scratchI64[0] = Atomics.load(this.#i64, at / 8);
+  }
+
+  /** The scratch buffer's 8 bytes to `at` (8-aligned), in one access. */
+  #store8(at: number): void {
+    if (FLOAT_COPY_KEEPS_BITS) this.#f64[at / 8] = scratch[0]!;
+    else Atomics.store(this.#i64, at / 8, scratchI64[0]!);
   }
 
   /**
@@ -378,8 +435,9 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     const at = this.#slot[i]!;
     const f = this.#formats / 4 + 2 * i;
     const h = Math.floor(v / TWO32);
-    this.#u32[at / 4] = v - h * TWO32;
-    this.#i32[at / 4 + 1] = h;
+    scratchU32[0] = v - h * TWO32;
+    scratchI32[1] = h;
+    this.#store8(at);
     this.#u32[f] = Q;
     this.#u32[f + 1] = 0;
     this.#u8[this.#codes + i] = CODE_AS_IS;
@@ -424,7 +482,8 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     switch (p.kind) {
       case 'int':
         if (p.big === undefined) return this.#writeInt(i, p.num);
-        new DataView(u8.buffer).setBigInt64(at, p.big, true);
+        scratchI64[0] = p.big;
+        this.#store8(at);
         this.#u32[f] = Q;
         this.#u32[f + 1] = 0;
         break;
