@@ -347,3 +347,10 @@ test('a reader in one process and a writer in another: int64 items never tear, a
   assert.equal(out.threw, 0, `of ${out.reads} reads of an item changing type, ${out.threw} threw: ${r.stderr}`);
   assert.deepEqual(out.seen.filter((s) => s !== 'number').length > 0, true, `the reader saw the type change: ${out.seen}`);
 });
+
+test('ShareableList.open of a shmkit typed object says what it holds', async (t) => {
+  const { Queue } = await import('shmkit');
+  const q = Queue.create({ name: uniqueName(t), capacity: 4 });
+  t.after(() => q.close());
+  assert.throws(() => ShareableList.open(q.name), (e) => e.code === 'ERR_SHMKIT_KIND' && /holds a shmkit Queue/.test(e.message));
+});

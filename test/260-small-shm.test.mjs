@@ -66,3 +66,16 @@ test('sparse: true opts out (a huge segment is made at once); reserve() then res
   assert.match(out.overfill.message, /--shm-size/);
   assert.deepEqual(out.left, []);
 });
+
+test('Windows: a section beyond the commit limit is ENOSPC at create, with how much was asked and what to do', { skip: !isWindows && 'Windows sections (the Linux cases are above)' }, async (t) => {
+  const { SharedMemory } = await import('shmkit');
+  const name = `shmkit-test-${process.pid}-commit`;
+  // 2^46 bytes (64 TiB): more than any machine's memory and page files together.
+  assert.throws(() => SharedMemory.create({ name, size: 2 ** 46 }), (e) => {
+    assert.equal(e.code, 'ENOSPC', e.message);
+    assert.match(e.message, /70368744177664 bytes asked/);
+    assert.match(e.message, /commit limit/);
+    return true;
+  });
+  assert.equal(SharedMemory.exists(name), false, 'nothing stays under the name');
+});

@@ -133,6 +133,12 @@ export function noSpaceHint(error: unknown, asked: number): unknown {
       // no /dev/shm to ask about
     }
   }
+  if (process.platform === 'win32') {
+    // A section is committed against the system's commit limit (memory plus page files).
+    e.message += `: ${asked} bytes asked; the system's commit limit (memory plus page files) has no room for it. ` +
+      'Free memory, or let the page file grow';
+    return e;
+  }
   e.message += `: ${asked} bytes asked${room}. Give shared memory more room: Docker's --shm-size ` +
     '(or docker compose shm_size), a Kubernetes emptyDir volume with medium: Memory mounted at /dev/shm; ' +
     'or create the segment with sparse: true and reserve() what you use';

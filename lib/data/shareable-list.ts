@@ -23,6 +23,8 @@ import { SharedMemory } from '../core/shared-memory.js';
 import { decodeUtf8, encoder } from '../core/utf8.js';
 import { validateOptions } from '../core/validate.js';
 import { checkConstruct, CONSTRUCT } from '../core/construct.js';
+import { HEADER_SIZE, MAGIC } from '../core/header.js';
+import { kindOfCode } from '../core/kinds.js';
 
 /** What a ShareableList item is in JavaScript. */
 export type ShareableValue = number | bigint | boolean | string | Uint8Array | null;
@@ -588,6 +590,9 @@ function checkStructure(shm: SharedMemory, caller: Function): { n: number; offse
   };
   if (shm.size < 16) bad(`${shm.size} bytes is too small`);
   const view = new DataView(shm.buffer);
+  if (shm.size >= HEADER_SIZE && view.getUint32(0, true) === MAGIC && view.getUint16(4, true) !== 0) { // (a list of N < 2^32 items has 0 there)
+    bad(`it holds a shmkit ${kindOfCode(view.getUint16(6, true))?.name ?? 'object'}`); // a typed header (header.ts)
+  }
   const n64 = view.getBigInt64(0, true);
   // Each item takes at least 8 (offset) + 8 (slot) + 8 (format) + 1 (code) bytes.
   if (n64 < 0n || n64 > BigInt(Math.floor((shm.size - 16) / 25))) bad(`its length ${n64} does not fit ${shm.size} bytes`);

@@ -136,7 +136,11 @@ bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, bool r
   if (sd != nullptr) LocalFree(sd);
   if (section == nullptr && error != ERROR_INVALID_HANDLE) {
     SetLastError(error);
-    return Fail(err, "CreateFileMappingW");
+    Fail(err, "CreateFileMappingW");
+    // The section's memory is committed here: what does not fit is the segment's ENOSPC,
+    // as a full /dev/shm is on Linux (not a process out of memory).
+    if (error == ERROR_COMMITMENT_LIMIT || error == ERROR_NOT_ENOUGH_MEMORY || error == ERROR_OUTOFMEMORY) err->code = ENOSPC;
+    return false;
   }
   if (section == nullptr || error == ERROR_ALREADY_EXISTS) {  // O_EXCL: the name is taken
     if (section != nullptr) CloseHandle(section);
