@@ -5,7 +5,7 @@
 // writes the raw figures as JSON to bench-results/latest.json and a chart of the ratios
 // to bench-results/latest.svg (docs/benchmark.svg is a copy of the last full run's).
 //
-//   node scripts/bench.mjs [--quick] [--only open|gib|counter|lock|ownership|pingpong|list|queue|sync]
+//   node scripts/bench.mjs [--quick] [--only open|create|gib|counter|lock|ownership|pingpong|list|queue|sync]
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -85,6 +85,42 @@ print(json.dumps(statistics.median(times)))`, [shm.name, String(n)]);
   } finally {
     shm.close();
     shm.unlink();
+  }
+}
+
+// ---------------------------------------------------------------- create: reserved, sparse, CPython
+// Reservation (fallocate at create: issue 13) zeroes every page once, so it costs time
+// that a sparse create defers to first touch (and risks SIGBUS for). CPython's create is
+// sparse (ftruncate only). Each figure: create + close + unlink, median of several runs.
+function benchCreate() {
+  const MiB = 2 ** 20;
+  for (const size of opts.quick ? [MiB, 64 * MiB] : [MiB, 64 * MiB, 1024 * MiB]) {
+    const runs = size >= 1024 * MiB ? 3 : 9;
+    const group = `create a ${size / MiB} MiB segment (create + close + unlink)`;
+    for (const [name, sparse] of [['shmkit SharedMemory.create (reserved)', false], ['shmkit SharedMemory.create({ sparse: true })', true]]) {
+      const times = [];
+      for (let r = 0; r < runs + 1; r++) {
+        const t0 = process.hrtime.bigint();
+        const shm = SharedMemory.create({ size, sparse });
+        shm.close();
+        shm.unlink();
+        if (r > 0) times.push(Number(process.hrtime.bigint() - t0) / 1e3); // the first run warms up
+      }
+      record(group, name, median(times), 'µs');
+    }
+    const py = python(`
+import json, statistics, sys, time
+from multiprocessing import shared_memory
+size, runs = int(sys.argv[1]), int(sys.argv[2])
+times = []
+for r in range(runs + 1):
+    t0 = time.perf_counter_ns()
+    s = shared_memory.SharedMemory(create=True, size=size)
+    s.close()
+    s.unlink()
+    if r > 0: times.append((time.perf_counter_ns() - t0) / 1e3)
+print(json.dumps(statistics.median(times)))`, [String(size), String(runs)]);
+    if (py !== undefined) record(group, 'CPython SharedMemory(create=True)', py, 'µs', 'sparse: ftruncate only');
   }
 }
 
@@ -751,6 +787,7 @@ function requireAddonPath() {
 async function main() {
   if (!opts['emit-json']) console.error(`shmkit benchmarks: node ${process.version}, ${process.platform}-${process.arch}${opts.quick ? ', --quick' : ''}`);
   if (!opts.only || opts.only === 'open') benchOpen();
+  if (!opts.only || opts.only === 'create') benchCreate();
   if (!opts.only || opts.only === 'gib') await benchGiB();
   if (!opts.only || opts.only === 'counter') await benchCounter();
   if (!opts.only || opts.only === 'lock') benchLock();

@@ -268,8 +268,9 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     const f = this.#formats / 4 + 2 * i;
     const c = this.#codes + i;
     for (let tries = 0; ; tries++) {
-      const lo = this.#u32[f]!;
-      const hi = this.#u32[f + 1]!;
+      this.#load8(f * 4); // the format's 8 bytes in one access: never half of a change
+      const lo = scratchU32[0]!;
+      const hi = scratchU32[1]!;
       const code = this.#u8[c]!;
       let value: ShareableValue;
       try {
@@ -278,7 +279,8 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
         if (tries < FLUX_RETRIES) continue; // a format half written: look again
         throw error;
       }
-      if ((lo === this.#u32[f] && hi === this.#u32[f + 1] && code === this.#u8[c]) || tries >= FLUX_RETRIES) return value;
+      this.#load8(f * 4);
+      if ((lo === scratchU32[0] && hi === scratchU32[1] && code === this.#u8[c]) || tries >= FLUX_RETRIES) return value;
     }
   }
 
@@ -286,16 +288,18 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   #decode(i: number, lo: number, hi: number, code: number): ShareableValue {
     if (code === CODE_NONE) return null;
     const at = this.#slot[i]!;
-    if (hi === 0 && lo === Q && code === CODE_AS_IS) {
+    // A number's or a flag's format decides alone: its code is always "as is", and one
+    // that is not was caught mid-change (a writer stores the code last).
+    if (hi === 0 && lo === Q) {
       this.#load8(at);
       const h = scratchI32[1]!;
       // Within ±2^53 an int64 is exactly h × 2^32 + l; beyond, only a bigint holds it.
       if (h >= -0x200000 && h < 0x200000) return h * TWO32 + scratchU32[0]!;
       return scratchI64[0]!;
     }
-    if (hi === 0 && lo === D && code === CODE_AS_IS) return this.#f64[at / 8]!;
-    if (lo === XXXX && hi === BOOL_HI && code === CODE_AS_IS) return this.#u8[at + 7] !== 0;
-    if (lo === XXXX && hi === NONE_HI && code === CODE_AS_IS) return this.#u8[at + 6] !== 0;
+    if (hi === 0 && lo === D) return this.#f64[at / 8]!;
+    if (lo === XXXX && hi === BOOL_HI) return this.#u8[at + 7] !== 0;
+    if (lo === XXXX && hi === NONE_HI) return this.#u8[at + 6] !== 0;
     const n = this.#stringSize(i, lo, hi, this.get);
     let end = at + n;
     if (code === CODE_AS_IS) return this.#u8.slice(at, end); // raw "<n>s", as CPython returns it
@@ -309,6 +313,13 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   #load8(at: number): void {
     if (FLOAT_COPY_KEEPS_BITS) scratch[0] = this.#f64[at / 8]!;
     else scratchI64[0] = Atomics.load(this.#i64, at / 8);
+  }
+
+  /** Writes the format (lo, hi) at int32 index f in one 8-byte access. */
+  #storeFormat(f: number, lo: number, hi: number): void {
+    scratchU32[0] = lo;
+    scratchU32[1] = hi;
+    this.#store8(f * 4);
   }
 
   /** The scratch buffer's 8 bytes to `at` (8-aligned), in one access. */
@@ -440,8 +451,7 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     scratchU32[0] = v - h * TWO32;
     scratchI32[1] = h;
     this.#store8(at);
-    this.#u32[f] = Q;
-    this.#u32[f + 1] = 0;
+    this.#storeFormat(f, Q, 0);
     this.#u8[this.#codes + i] = CODE_AS_IS;
   }
 
@@ -472,8 +482,7 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
       lo = this.#stringFormatLo[i] = words[0]!;
       hi = this.#stringFormatHi[i] = words[1]!;
     }
-    this.#u32[f] = lo;
-    this.#u32[f + 1] = hi;
+    this.#storeFormat(f, lo, hi);
   }
 
   #write(i: number, p: Prepared): void {
@@ -486,25 +495,21 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
         if (p.big === undefined) return this.#writeInt(i, p.num);
         scratchI64[0] = p.big;
         this.#store8(at);
-        this.#u32[f] = Q;
-        this.#u32[f + 1] = 0;
+        this.#storeFormat(f, Q, 0);
         break;
       case 'float':
         this.#f64[at / 8] = p.num;
-        this.#u32[f] = D;
-        this.#u32[f + 1] = 0;
+        this.#storeFormat(f, D, 0);
         break;
       case 'bool':
         this.#u32[at / 4] = 0;
         this.#u32[at / 4 + 1] = p.num << 24;
-        this.#u32[f] = XXXX;
-        this.#u32[f + 1] = BOOL_HI;
+        this.#storeFormat(f, XXXX, BOOL_HI);
         break;
       case 'none':
         this.#u32[at / 4] = 0;
         this.#u32[at / 4 + 1] = 0;
-        this.#u32[f] = XXXX;
-        this.#u32[f + 1] = NONE_HI;
+        this.#storeFormat(f, XXXX, NONE_HI);
         code = CODE_NONE;
         break;
       default: {
