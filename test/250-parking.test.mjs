@@ -393,6 +393,7 @@ for (const backend of isWindows ? ['threadpool'] : ['io_uring', 'threads']) {
         const base = threads ? sleepers() : 0;
         const c = new AbortController();
         const a = waitAsync(w, 0, 0, 5000, { signal: c.signal }).catch((e) => e.name);
+        if (threads) until(base + 1); // a in the kernel's queue first
         const b = waitAsync(w, 0, 0, 3000); // queued behind a
         if (threads) until(base + 2);
         const t0 = performance.now();

@@ -102,6 +102,7 @@ export class Pipe extends SharedObject {
    */
   static open(name: string): Pipe {
     const { shm, header } = openTyped(name, 'Pipe', Pipe.open);
+    let claimed: Int32Array | undefined;
     try {
       const control = new Int32Array(shm.keep(payloadView(shm, CONTROL)));
       const ring = control[RING]!;
@@ -118,8 +119,11 @@ export class Pipe extends SharedObject {
         }
         if (Atomics.compareExchange(control, OPENER, holder, ME) === holder) break;
       }
+      claimed = control;
       return new Pipe(CONSTRUCT, shm, false);
     } catch (error) {
+      // An end that could not be built (its rings' words are not a ring's) is not held.
+      if (claimed !== undefined) Atomics.compareExchange(claimed, OPENER, ME, 0);
       shm.close();
       throw error;
     }

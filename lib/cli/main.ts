@@ -129,7 +129,10 @@ function mapCounts(): Map<number, number> {
 }
 
 /** shmkit's own files in /dev/shm: owner registries (ownership.ts), never listed or removed. */
-const isRegistry = (file: string): boolean => file.startsWith('.shmkit-owners-');
+// shmkit's own files in /dev/shm, not objects: the owner registries (ownership.ts), and
+// the private copies inspect decodes a ShareableList from (asList).
+const isRegistry = (file: string): boolean => file.startsWith('.shmkit-owners-') || file.startsWith(INSPECT_COPY);
+const INSPECT_COPY = '.shmkit-inspect-';
 /** A segment made but not yet given its name (native/shmkit.h SegmentCreate). */
 const isUnpublished = (file: string): boolean => file.startsWith('.shmkit-tmp-');
 
@@ -201,7 +204,7 @@ function inspect(name: string): Record<string, unknown> {
     // Queue's control words, a SharedArray's first elements), however big the segment.
     const bytes = aligned(shm.read(0, Math.min(shm.size, HEADER_SIZE + PAYLOAD_SHOWN)));
     const header = typedHeader(bytes);
-    if (header === undefined) return { name, kind: 'SharedMemory', size: shm.size, ...asList(name) };
+    if (header === undefined) return { name, kind: 'SharedMemory', size: shm.size, ...asList(shm) };
     const out = { name, kind: header.kind, size: shm.size, creatorPid: header.creatorPid, creatorAlive: pidAlive(header.creatorPid) };
     if (header.kind.endsWith('(incomplete)')) return out;
     const kind = kindOfCode(header.code);
@@ -220,10 +223,23 @@ function inspect(name: string): Record<string, unknown> {
   }
 }
 
-/** A raw segment that holds a well-formed ShareableList: its items. */
-function asList(name: string): Record<string, unknown> {
+/** Segments larger than this are not decoded as a ShareableList by inspect. */
+const LIST_SHOWN_MAX = 16 * 2 ** 20;
+
+/**
+ * A raw segment that holds a well-formed ShareableList: its items. Decoded from a copy
+ * (taken with read(), which a truncation cannot turn into SIGBUS) placed in a private
+ * segment, since a ShareableList reads through views and a peer may cut the original
+ * while inspect reads it.
+ */
+function asList(shm: SharedMemory): Record<string, unknown> {
+  if (shm.size < 16 || shm.size > LIST_SHOWN_MAX) return {};
+  let copy: SharedMemory | undefined;
   try {
-    const list = ShareableList.open(name);
+    const bytes = shm.read(0, shm.size);
+    copy = SharedMemory.create({ name: `${INSPECT_COPY}${process.pid}`, size: bytes.length, unlinkOnExit: true });
+    copy.write(0, bytes);
+    const list = ShareableList.open(copy.name);
     try {
       return { shareableList: list.toArray() };
     } finally {
@@ -231,11 +247,11 @@ function asList(name: string): Record<string, unknown> {
     }
   } catch {
     return {};
+  } finally {
+    copy?.close();
+    copy?.unlink();
   }
 }
-
-
-
 
 /**
  * gc: removes every shmkit object (a complete typed object, or a segment never given its

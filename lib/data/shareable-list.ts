@@ -89,9 +89,16 @@ const FLOAT_COPY_KEEPS_BITS = (() => {
   return true;
 })();
 
-/** How often a read that met a format and a value in flux (a writer mid-change) looks again. */
+/** A read that met an item in flux (a writer mid-change) looks again this often, then for up to FLUX_MS. */
 const FLUX_RETRIES = 64;
+const FLUX_MS = 20;
 
+/**
+ * Not one of CPython's back-transform codes: written (with Atomics) over an item's code
+ * while a shmkit writer changes anything but a number's value, then replaced by the new
+ * code. A CPython reader that meets it mid-change gets a KeyError.
+ */
+const CODE_BUSY = 0xff;
 const CODE_AS_IS = 0;
 const CODE_STR = 1;
 const CODE_BYTES = 2;
@@ -258,30 +265,45 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   }
 
   /**
-   * The item at `index`; negative indices count from the end, as in Python. A value being
-   * replaced by another of the same type reads whole, old or new. One whose type a writer
-   * is changing may be caught between its bytes and its format: the read looks again
-   * until the format is the same before and after it (see docs/api.md for what remains).
+   * The item at `index`; negative indices count from the end, as in Python. A reader
+   * racing a shmkit writer gets the old value or the new one, whole: a number replaced by
+   * a number of its type is one 8-byte store; any other change is bracketed by the
+   * item's code (CODE_BUSY, then the new code), and a read that saw the code change under
+   * it, or the format, looks again (docs/api.md, "Readers and a writer at once").
    */
   get(index: number): ShareableValue {
     const i = this.#position(index, this.get);
     const f = this.#formats / 4 + 2 * i;
     const c = this.#codes + i;
-    for (let tries = 0; ; tries++) {
-      this.#load8(f * 4); // the format's 8 bytes in one access: never half of a change
+    for (let tries = 0, since = 0; ; tries++) {
+      if (tries >= FLUX_RETRIES) {
+        // A writer paused (or killed) mid-change keeps the item in flux: give it a while.
+        if (since === 0) since = performance.now();
+        else if (performance.now() - since > FLUX_MS) {
+          throw listError(`item ${i} has been in the middle of a change for over ${FLUX_MS} ms (its writer paused or died there; a set() repairs it)`, this.get);
+        }
+      }
+      const code = Atomics.load(this.#u8, c);
+      if (code === CODE_BUSY) continue;
+      this.#load8(f * 4); // the format's 8 bytes in one access
       const lo = scratchU32[0]!;
       const hi = scratchU32[1]!;
-      const code = this.#u8[c]!;
       let value: ShareableValue;
       try {
         value = this.#decode(i, lo, hi, code);
       } catch (error) {
-        if (tries < FLUX_RETRIES) continue; // a format half written: look again
-        throw error;
+        if (this.#unchanged(f, c, lo, hi, code)) throw error; // not a change in flux: the bytes are bad
+        continue;
       }
-      this.#load8(f * 4);
-      if ((lo === scratchU32[0] && hi === scratchU32[1] && code === this.#u8[c]) || tries >= FLUX_RETRIES) return value;
+      if (this.#unchanged(f, c, lo, hi, code)) return value;
     }
+  }
+
+  /** Whether item (f, c) still has format (lo, hi) and `code`. */
+  #unchanged(f: number, c: number, lo: number, hi: number, code: number): boolean {
+    if (Atomics.load(this.#u8, c) !== code) return false;
+    this.#load8(f * 4);
+    return lo === scratchU32[0] && hi === scratchU32[1];
   }
 
   /** Item i read as format (lo, hi) and back-transform `code` say. */
@@ -420,17 +442,18 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
 
   /** The byte count of a "<n>s" format, checked against the slot. */
   #stringSize(i: number, lo: number, hi: number, caller: Function): number {
-    const start = this.#formats + 8 * i;
+    // Parsed from the format as it was read (lo, hi), not from memory a writer may be changing.
+    const byte = (k: number): number => ((k < 4 ? lo >>> (8 * k) : hi >>> (8 * (k - 4))) & 0xff);
     let n = 0;
     let k = 0;
     for (; k < 8; k++) {
-      const c = this.#u8[start + k]!;
+      const c = byte(k);
       if (c < 0x30 || c > 0x39) break;
       n = n * 10 + (c - 0x30);
     }
     const capacity = this.#slot[i + 1]! - this.#slot[i]!;
-    if (k === 0 || this.#u8[start + k] !== 0x73 /* s */ || n > capacity) {
-      const f = String.fromCharCode(...this.#u8.subarray(start, start + 8)).replace(/\0+$/, '');
+    if (k === 0 || k === 8 || byte(k) !== 0x73 /* s */ || n > capacity) {
+      const f = String.fromCharCode(...Array.from({ length: 8 }, (_, j) => byte(j))).replace(/\0+$/, '');
       throw listError(`item ${i} has format '${f}' (${lo.toString(16)} ${hi.toString(16)}), which this ${capacity}-byte slot cannot hold`, caller);
     }
     return n;
@@ -448,11 +471,29 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     const at = this.#slot[i]!;
     const f = this.#formats / 4 + 2 * i;
     const h = Math.floor(v / TWO32);
+    const same = this.#holdsNumber(i, Q);
+    if (!same) this.#begin(i);
     scratchU32[0] = v - h * TWO32;
     scratchI32[1] = h;
     this.#store8(at);
+    if (same) return;
     this.#storeFormat(f, Q, 0);
-    this.#u8[this.#codes + i] = CODE_AS_IS;
+    this.#end(i, CODE_AS_IS);
+  }
+
+  /** Whether item i holds a number of format `lo` ("q" or "d") now: then a new value is one 8-byte store. */
+  #holdsNumber(i: number, lo: number): boolean {
+    const f = this.#formats / 4 + 2 * i;
+    return this.#u32[f] === lo && this.#u32[f + 1] === 0 && this.#u8[this.#codes + i] === CODE_AS_IS;
+  }
+
+  /** Marks item i as mid-change for readers (get looks again until #end). */
+  #begin(i: number): void {
+    Atomics.store(this.#u8, this.#codes + i, CODE_BUSY);
+  }
+
+  #end(i: number, code: number): void {
+    Atomics.store(this.#u8, this.#codes + i, code);
   }
 
   /** Writes a short ASCII string that fits the slot; false (nothing written) otherwise. */
@@ -462,11 +503,12 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     const n = v.length;
     if (n > capacity || n > 64 || (n > 0 && v.charCodeAt(n - 1) === 0)) return false;
     for (let k = 0; k < n; k++) if (v.charCodeAt(k) > 0x7f) return false;
+    this.#begin(i);
     const u8 = this.#u8;
     for (let k = 0; k < n; k++) u8[at + k] = v.charCodeAt(k);
     u8.fill(0, at + n, at + capacity);
     this.#writeStringFormat(i, capacity);
-    u8[this.#codes + i] = CODE_STR;
+    this.#end(i, CODE_STR);
     return true;
   }
 
@@ -490,10 +532,20 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     const u8 = this.#u8;
     const f = this.#formats / 4 + 2 * i;
     let code = CODE_AS_IS;
+    if (p.kind === 'int' && p.big === undefined) return this.#writeInt(i, p.num);
+    if (p.kind === 'float' && this.#holdsNumber(i, D)) {
+      this.#f64[at / 8] = p.num; // a float over a float: one 8-byte store
+      return;
+    }
+    if (p.kind === 'int' && this.#holdsNumber(i, Q)) {
+      scratchI64[0] = p.big!;
+      this.#store8(at);
+      return;
+    }
+    this.#begin(i);
     switch (p.kind) {
       case 'int':
-        if (p.big === undefined) return this.#writeInt(i, p.num);
-        scratchI64[0] = p.big;
+        scratchI64[0] = p.big!;
         this.#store8(at);
         this.#storeFormat(f, Q, 0);
         break;
@@ -522,7 +574,7 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
         code = p.kind === 'str' ? CODE_STR : CODE_BYTES;
       }
     }
-    u8[this.#codes + i] = code;
+    this.#end(i, code);
   }
 }
 

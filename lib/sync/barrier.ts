@@ -14,7 +14,7 @@
 // arrived, and the one running the action, is still alive: a party killed inside wait()
 // or inside the action breaks the barrier, as Python's abort() does, so the others get
 // ERR_SHMKIT_BROKEN_BARRIER instead of waiting forever.
-import { corruptError, invalidArgType, lockError, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
+import { corruptError, invalidArgType, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
 import { Lock } from './lock.js';
 import { LIVENESS_MS, ME, ownerDead } from '../core/ownership.js';
 import { native } from '../core/native.js';
@@ -174,11 +174,16 @@ export class Barrier extends SharedObject {
   *#arriving(timeout: number, blocking: boolean, caller: Function): Generator<Sleep, number, boolean> {
     this.openWords(caller);
     // Bounded by the wait's own time limit: a party that cannot even arrive (a live
-    // process holds the bookkeeping lock: a long action, or a word a peer wrote) times
-    // out, having changed nothing.
+    // process holds the bookkeeping lock for the whole time-out: a long action, or a word
+    // a peer wrote) times out as any wait does, breaking the barrier, so that the parties
+    // already waiting are not left waiting for it. The flag is stored without the lock it
+    // could not have: arrivals and waiters read it on their own.
     const deadline = performance.now() + timeout;
     if (!this.#lock.tryAcquire() && !(yield* this.#lock.acquiring(timeout, blocking, caller))) {
-      throw lockError(`Barrier.${caller.name}(): its bookkeeping lock stayed held for the whole time-out (a party running the action?); this party did not arrive`, 'ERR_SHMKIT_TIMEOUT', caller);
+      const w = this.openWords(caller);
+      Atomics.store(w, BROKEN, 1);
+      native.notify(w, GEN, Infinity);
+      throw brokenError(caller);
     }
     const { index, gen, done } = this.#arriveLocked(caller);
     if (done) return index;
