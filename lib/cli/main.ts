@@ -249,8 +249,10 @@ function asList(shm: SharedMemory): Record<string, unknown> {
   } catch {
     return {};
   } finally {
-    copy?.close();
+    // Unlinked before it is closed: on Windows its name goes with its last handle, and
+    // unlink() of a name already gone is ENOENT.
     copy?.unlink();
+    copy?.close();
   }
 }
 
