@@ -199,6 +199,27 @@ test('impossible words (Queue capacity, size, codec; Barrier parties, arrivals; 
   }
 });
 
+test('flag words a peer set to values no operation writes: a lock word with flags and no owner is free; an ended word of 2 is ended everywhere', async (t) => {
+  const { Lock, Queue, SharedMemory } = await import('shmkit');
+  const lock = Lock.create({ name: uniqueName(t) });
+  const q = Queue.create({ name: uniqueName(t), capacity: 4, maxMessageSize: 8 });
+  const raws = [SharedMemory.open(lock.name), SharedMemory.open(q.name)];
+  t.after(() => { for (const x of [lock, q, ...raws]) x.close(); });
+  const lockWord = new Int32Array(raws[0].buffer, 64, 1);
+  lockWord[0] = 1 << 31; // the waiters bit, no owner: nobody would ever release it
+  assert.equal(lock.tryAcquire(), true, 'tryAcquire takes it');
+  lock.release();
+  lockWord[0] = 1 << 31;
+  assert.equal(lock.acquire({ timeout: 100 }), true, 'acquire takes it');
+  lock.release();
+  new Int32Array(raws[1].buffer, 64)[32] = 2; // ended, as any non-zero value
+  const t0 = performance.now();
+  assert.throws(() => q.tryGet(), (e) => e.code === 'ERR_SHMKIT_QUEUE_ENDED');
+  await assert.rejects(q.getAsync({ timeout: 200 }), (e) => e.code === 'ERR_SHMKIT_QUEUE_ENDED');
+  assert.equal(q.ended, true);
+  assert.ok(performance.now() - t0 < 150, 'at once, not after the time-out');
+});
+
 test('an Event whose flag word a peer set to 2 reads as set everywhere: isSet(), wait(), inspect agree', async (t) => {
   const { Event, SharedMemory } = await import('shmkit');
   const shm = SharedMemory.create({ name: uniqueName(t), size: 64 });

@@ -128,10 +128,11 @@ function mapCounts(): Map<number, number> {
   return counts;
 }
 
-/** shmkit's own files in /dev/shm: owner registries (ownership.ts), never listed or removed. */
-// shmkit's own files in /dev/shm, not objects: the owner registries (ownership.ts), and
-// the private copies inspect decodes a ShareableList from for a moment (asList; a user's
-// own segment whose name starts so is not listed either).
+/**
+ * shmkit's own files in /dev/shm, never listed or removed: the owner registries
+ * (ownership.ts), and the private copies inspect decodes a ShareableList from for a
+ * moment (asList; a user's own segment whose name starts so is not listed either).
+ */
 const isRegistry = (file: string): boolean => file.startsWith('.shmkit-owners-') || file.startsWith(INSPECT_COPY);
 const INSPECT_COPY = 'shmkit-inspect-';
 /** A segment made but not yet given its name (native/shmkit.h SegmentCreate). */

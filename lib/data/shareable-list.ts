@@ -311,7 +311,8 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     if (code === CODE_NONE) return null;
     const at = this.#slot[i]!;
     // A number's or a flag's format decides alone: its code is always "as is", and one
-    // that is not was caught mid-change (a writer stores the code last).
+    // that is not was caught mid-change by a writer without shmkit's bracket (CPython
+    // stores the format, then the code).
     if (hi === 0 && lo === Q) {
       this.#load8(at);
       const h = scratchI32[1]!;
