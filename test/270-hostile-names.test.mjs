@@ -170,6 +170,39 @@ test('a Queue whose words a peer crafted: tryPut, tryGet and put/get with a time
   }
 });
 
+// A crafted ring must be refused at its first odd slot, not walked slot by slot: each
+// step of a walk helps the tail (head) along, so how far it moved counts the steps, and
+// a walk of the whole ring costs O(capacity) (60 ms at 2^20 slots).
+test('a Queue ring of crafted sequences is refused at once: tryPut and tryGet do not walk the ring', async (t) => {
+  const { Queue, SharedMemory } = await import('shmkit');
+  const HEADER = 64, SLOTS = 192, capacity = 1024, size = 8, stride = 16 + size;
+  const every = (seq) => (w) => { for (let i = 0; i < capacity; i++) w[(SLOTS + i * stride) / 4] = seq(i); };
+  const cases = {
+    'every slot free for the next lap': every((i) => (i + capacity) << 2),
+    'every slot published for the next lap': every((i) => ((i + capacity) << 2) + 2),
+    'every slot being read at the next lap': every((i) => ((i + capacity) << 2) + 3),
+    'every slot far ahead': every(() => 0x3fffffff),
+    'every slot free two laps on': every((i) => (i + 2 * capacity) << 2),
+  };
+  for (const [what, craft] of Object.entries(cases)) {
+    for (const op of ['tryPut', 'tryGet']) {
+      const q = Queue.create({ name: uniqueName(t), capacity, maxMessageSize: size });
+      const raw = SharedMemory.open(q.name);
+      try {
+        const w = new Int32Array(raw.buffer, HEADER);
+        craft(w);
+        let outcome;
+        try { outcome = op === 'tryPut' ? q.tryPut('x') : q.tryGet(); } catch (e) { outcome = e.code ?? e.message; }
+        assert.equal(outcome, 'ERR_SHMKIT_CORRUPT', `${what}, ${op}`);
+        assert.ok(w[0] < 64 && w[16] < 64, `${what}, ${op}: walked the ring (head ${w[0]}, tail ${w[16]})`);
+      } finally {
+        raw.close();
+        q.close();
+      }
+    }
+  }
+});
+
 test('impossible words (Queue capacity, size, codec; Barrier parties, arrivals; Pipe ring size) are ERR_SHMKIT_CORRUPT naming the object, not a RangeError', async (t) => {
   const { Barrier, Queue, Pipe, SharedMemory } = await import('shmkit');
   const corrupt = (name) => (e) => e.code === 'ERR_SHMKIT_CORRUPT' && e.message.includes(name);

@@ -404,6 +404,35 @@ export class Queue extends SharedObject {
     return corruptError(`Queue '${this.name}'`, what, caller);
   }
 
+  /**
+   * Why a sequence found ahead of position `pos` (by a put at the tail or a get at the
+   * head) cannot be another call's progress, or undefined if it can. Every sequence
+   * implies the least head and tail that its writing followed (memory-layout.md, Queue),
+   * and words loaded after it cannot be older. So a ring whose words a peer crafted is
+   * refused at its first odd slot instead of being walked slot by slot, O(capacity). One
+   * walk remains possible: every slot mid-write at its own position, each looking like
+   * a producer that has not moved the tail yet; the step bound of the callers ends it.
+   */
+  #unreachable(w: Int32Array, s: number, pos: number): string | undefined {
+    const c = this.capacity;
+    const seq = Atomics.load(w, s + SEQ);
+    const headBefore = Atomics.load(w, HEAD);
+    const tail = Atomics.load(w, TAIL);
+    const head = Atomics.load(w, HEAD);
+    // The tail never passes the head, nor runs more than a lap ahead of it (read in the
+    // order that makes both hold however the calls interleave).
+    if (((tail - headBefore) | 0) < 0 || ((tail - head) | 0) > c) return `its head ${head} and tail ${tail} are not 0 to ${c} apart`;
+    const p = seq >>> 2, state = seq & 3; // positions are kept modulo 2^30 in a sequence
+    if ((p & (c - 1)) !== (pos & (c - 1))) return `slot ${pos & (c - 1)}'s sequence ${seq >>> 0} names position ${p}, of another slot`;
+    // At least: free for p, the read of p - c done; being written, p claimed; published or
+    // being read, the tail past p; being read, the head at p.
+    const leastTail = state === 0 ? p - c + 1 : state === 1 ? p : p + 1;
+    const leastHead = state === 3 ? p : p - c + 1;
+    const atLeast = (word: number, least: number): boolean => ((word - least) << 2) >= 0; // modulo 2^30
+    if (!atLeast(tail, leastTail) || !atLeast(head, leastHead)) return `slot ${pos & (c - 1)}'s sequence ${seq >>> 0} is ahead of its head ${head} and tail ${tail}`;
+    return undefined;
+  }
+
   #slot(pos: number): number {
     return SLOTS + (pos & (this.capacity - 1)) * this.#stride;
   }
@@ -423,7 +452,8 @@ export class Queue extends SharedObject {
         // Position pos is taken (its writer may not have moved the tail yet), or our
         // read of the tail is stale: help the tail along (a no-op if it has moved) and
         // look again.
-        if (++steps > 4 * this.capacity + 64) throw this.#corrupt(`slot ${pos & (this.capacity - 1)}'s sequence ${seq} is ahead of the tail ${pos}`, this.put);
+        const impossible = this.#unreachable(w, s, pos);
+        if (impossible !== undefined || ++steps > 4 * this.capacity + 64) throw this.#corrupt(impossible ?? `slot ${pos & (this.capacity - 1)}'s sequence ${seq} stays ahead of the tail ${pos}`, this.put);
         Atomics.compareExchange(w, TAIL, pos, (pos + 1) | 0);
         continue;
       }
@@ -467,7 +497,8 @@ export class Queue extends SharedObject {
       const d = (seq - full) | 0;
       if (d < 0) return NONE; // not written yet, or being written
       if (d > 0) {
-        if (++steps > 4 * this.capacity + 64) throw this.#corrupt(`slot ${pos & (this.capacity - 1)}'s sequence ${seq} is ahead of the head ${pos}`, this.get);
+        const impossible = this.#unreachable(w, s, pos);
+        if (impossible !== undefined || ++steps > 4 * this.capacity + 64) throw this.#corrupt(impossible ?? `slot ${pos & (this.capacity - 1)}'s sequence ${seq} stays ahead of the head ${pos}`, this.get);
         Atomics.compareExchange(w, HEAD, pos, (pos + 1) | 0); // as in #put
         continue;
       }
