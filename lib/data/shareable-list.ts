@@ -275,6 +275,26 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     const i = this.#position(index, this.get);
     const f = this.#formats / 4 + 2 * i;
     const c = this.#codes + i;
+    // The common case inline: a number, its value one 8-byte load between two looks at
+    // its code and format (a format torn between its halves cannot pass both looks).
+    const u8 = this.#u8, u32 = this.#u32;
+    const code = Atomics.load(u8, c);
+    const lo = u32[f]!;
+    if (code === CODE_AS_IS && (lo === Q || lo === D) && u32[f + 1] === 0 && FLOAT_COPY_KEEPS_BITS) {
+      const x = this.#f64[this.#slot[i]! / 8]!;
+      if (Atomics.load(u8, c) === CODE_AS_IS && u32[f] === lo && u32[f + 1] === 0) {
+        if (lo === D) return x;
+        scratch[0] = x;
+        const h = scratchI32[1]!;
+        // Within ±2^53 an int64 is exactly h × 2^32 + l; beyond, only a bigint holds it.
+        return h >= -0x200000 && h < 0x200000 ? h * TWO32 + scratchU32[0]! : scratchI64[0]!;
+      }
+    }
+    return this.#getAny(i, f, c);
+  }
+
+  /** get() of any item, retrying while it is in flux. */
+  #getAny(i: number, f: number, c: number): ShareableValue {
     for (let tries = 0, since = 0; ; tries++) {
       if (tries >= FLUX_RETRIES) {
         // A writer paused (or killed) mid-change keeps the item in flux: give it a while.
@@ -359,7 +379,26 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
    */
   set(index: number, value: ShareableValue | TaggedNumber): void {
     const i = this.#position(index, this.set);
-    // The common cases written directly, without building a Prepared item.
+    // The common cases written directly, without building a Prepared item. First a
+    // number over a number of the slot's type: the value alone changes, in one 8-byte
+    // store (an integer over a float stays a float, as in Python).
+    if (typeof value === 'number' && FLOAT_COPY_KEEPS_BITS) {
+      const f = this.#formats / 4 + 2 * i;
+      const lo = this.#u32[f];
+      if (this.#u32[f + 1] === 0 && this.#u8[this.#codes + i] === CODE_AS_IS) {
+        if (lo === D) {
+          this.#f64[this.#slot[i]! / 8] = value;
+          return;
+        }
+        if (lo === Q && Number.isSafeInteger(value) && !Object.is(value, -0)) {
+          const h = Math.floor(value / TWO32);
+          scratchU32[0] = value - h * TWO32;
+          scratchI32[1] = h;
+          this.#f64[this.#slot[i]! / 8] = scratch[0]!;
+          return;
+        }
+      }
+    }
     if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0) && this.#slotKind(i) !== 'float') {
       this.#writeInt(i, value);
       return;
