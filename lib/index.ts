@@ -16,6 +16,7 @@ export { Barrier, type BarrierOptions, type BarrierLocalOptions } from './sync/b
 export { Value, type ValueOptions } from './data/value.js';
 export { SharedArray, type SharedArrayOptions, type ArrayOf } from './data/shared-array.js';
 export { ShareableList, type ShareableValue, type TaggedNumber, type ShareableListOptions, type ShareableListOpenOptions, type TrailingNulPolicy } from './data/shareable-list.js';
+export { SharedMap, type SharedMapOptions, type SharedMapOpenOptions, type SharedMapSetOptions, type SharedMapValue } from './data/shared-map.js';
 export { Scope, type ScopedObject } from './scope.js';
 export { wait, waitAsync, notify, waitBackend, type WaitResult, type WaitAsyncOptions } from './core/wait.js';
 export type { ValueType, TypeCode, JsValueOf } from './data/value-types.js';

@@ -48,13 +48,17 @@ export interface CreateTyped {
  * half-way leaves nothing under the name. (Where names cannot be given late, macOS and
  * Windows, the magic stored last still tells `open` when the object is complete.)
  */
-export function createTyped(options: CreateTyped, header: Header, init: (payload: ArrayBuffer) => void): SharedMemory {
+export function createTyped(options: CreateTyped, header: Header, init: (payload: ArrayBuffer) => void, reservedPayload?: number): SharedMemory {
+  // reservedPayload: a kind that grows inside its segment (SharedMap) reserves its first
+  // bytes now, the rest as it grows; the others reserve everything at create.
   return createSegment({
     name: options.name,
     size: HEADER_SIZE + header.payloadLength,
     mode: options.mode,
     unlinkOnExit: options.unlinkOnExit,
-  }, (view) => {
+    sparse: reservedPayload !== undefined,
+  }, (view, reserve) => {
+    if (reservedPayload !== undefined) reserve(0, HEADER_SIZE + reservedPayload);
     const h = new DataView(view(0, HEADER_SIZE));
     h.setUint16(4, FORMAT_VERSION, true);
     h.setUint16(6, kindNamed(header.kind).code, true);
@@ -114,10 +118,10 @@ export function readHeader(view: DataView): {
  * of object, not a shmkit object, a format this version does not read, or still
  * incomplete after a grace period (its creator is slow or died half-way).
  */
-export function openTyped(name: string, kind: KindName, caller: Function): { shm: SharedMemory; header: Header } {
+export function openTyped(name: string, kind: KindName, caller: Function, readOnly = false): { shm: SharedMemory; header: Header } {
   const deadline = Date.now() + COMPLETE_WITHIN_MS;
   for (;;) {
-    const shm = SharedMemory.open(name);
+    const shm = SharedMemory.open(name, { readOnly });
     try {
       if (shm.size >= HEADER_SIZE) {
         const h = readHeader(new DataView(shm.keep(shm.view(0, HEADER_SIZE))));

@@ -314,8 +314,8 @@ const bufferGetter = Object.getOwnPropertyDescriptor(SharedMemory.prototype, 'bu
  * leaves nothing under the name. A taken random name is retried with another, as
  * CPython does. `caller` is the public function to blame.
  */
-export function createSegment(options: CreateOptions, fill: ((view: (byteOffset: number, byteLength: number) => ArrayBuffer) => void) | undefined,
-  caller: Function): SharedMemory {
+export function createSegment(options: CreateOptions, fill: ((view: (byteOffset: number, byteLength: number) => ArrayBuffer,
+  reserve: (byteOffset: number, byteLength: number) => void) => void) | undefined, caller: Function): SharedMemory {
   if (options === undefined) throw invalidArgType('options', 'of type object', options, caller);
   const opts = validateOptions(options, 'options', caller);
   const size = validateInteger(opts.size, 'options.size', 1, MAX_SIZE, caller);
@@ -339,7 +339,7 @@ export function createSegment(options: CreateOptions, fill: ((view: (byteOffset:
         const view = created.view(byteOffset, byteLength);
         views.push(view);
         return view;
-      });
+      }, (byteOffset, byteLength) => created.reserve(byteOffset, byteLength));
       native.publish(made, name);
       if (made !== name) native.unlink(made);
       break;
