@@ -814,7 +814,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     const at = this.#arena + b, w = this.#w, u8 = this.#u8;
     w[(at + E_LINK) >> 2] = 0;
     this.#f64[(at + E_EXPIRES) >> 3] = expires;
-    w[(at + E_META) >> 2] = kLen | (vType << 16) | (1 << 24);
+    w[(at + E_META) >> 2] = kLen | (vType << 16); // not yet read: the first the CLOCK hand may take
     w[(at + E_VLEN) >> 2] = vBytes.length;
     this.#f64[(at + E_NUM) >> 3] = 0;
     this.#writeFixed(at);
@@ -831,16 +831,6 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     for (;;) {
       const got = this.#take(size, caller);
       if (got !== undefined) return got;
-      if (this.#w[COUNT] === 0 && this.#w[TOP] !== 0) {
-        // Nothing lives in the arena: its free blocks, of whatever sizes, become one
-        // free arena again (the only compaction there is; see docs/api.md).
-        this.#begin();
-        Atomics.add(this.#w, EPOCH, 1);
-        this.#w.fill(0, FREE, FREE + NCLASS);
-        this.#w[TOP] = 0;
-        Atomics.add(this.#w, EPOCH, 1);
-        continue;
-      }
       if (!this.#makeRoom(() => false, '', caller, true)) return undefined;
     }
   }
@@ -849,6 +839,15 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
   #take(size: number, caller: Function): [number, boolean] | undefined {
     const w = this.#w;
     const k = classIndex(size);
+    if (w[COUNT] === 0 && w[TOP] !== 0) {
+      // Nothing lives in the arena: its free blocks, of whatever sizes, become one free
+      // arena again (the only compaction there is; docs/api.md).
+      this.#begin();
+      Atomics.add(w, EPOCH, 1);
+      w.fill(0, FREE, FREE + NCLASS);
+      w[TOP] = 0;
+      Atomics.add(w, EPOCH, 1);
+    }
     const head = w[FREE + k]!;
     if (head !== 0) return [this.#pop(k, head, caller), true];
     const top = w[TOP]!;
@@ -861,7 +860,15 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     }
     for (let j = k + 1; j < NCLASS; j++) {
       const hj = w[FREE + j]!;
-      if (hj !== 0) return [this.#pop(j, hj, caller), true];
+      if (hj === 0) continue;
+      // A larger free block, split: its tail goes back as free blocks. Freed memory, so
+      // written inside an odd epoch.
+      const a = this.#pop(j, hj, caller);
+      Atomics.add(w, EPOCH, 1);
+      this.#carve(a + size, a + w[(this.#arena + a) >> 2]!);
+      w[(this.#arena + a) >> 2] = size;
+      Atomics.add(w, EPOCH, 1);
+      return [a, true];
     }
     return undefined;
   }
@@ -1048,6 +1055,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     w[TOP] = at;
     w[USED] = used;
     this.#reindex(kept, true); // and the epoch even again at its end
+    w[DIRTY] = 0; // whole again
   }
 
   /** The gap [from, to) of the arena as free blocks of class sizes (a remainder under 32 bytes stays unused until clear). */
