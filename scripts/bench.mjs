@@ -5,7 +5,7 @@
 // writes the raw figures as JSON to bench-results/latest.json and a chart of the ratios
 // to bench-results/latest.svg (docs/benchmark.svg is a copy of the last full run's).
 //
-//   node scripts/bench.mjs [--quick] [--only open|create|gib|counter|lock|ownership|pingpong|list|queue|sync]
+//   node scripts/bench.mjs [--quick] [--only open|create|gib|counter|lock|ownership|pingpong|list|queue|sync|map]
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,7 +15,7 @@ import { renderChart } from './bench-chart.mjs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { Barrier, Event, Lock, Queue, ShareableList, SharedMemory, Value, notify, wait } from 'shmkit';
+import { Barrier, Event, Lock, Queue, ShareableList, SharedMap, SharedMemory, Value, notify, wait } from 'shmkit';
 
 const role = process.argv[2]?.startsWith('child-') ? process.argv[2] : undefined;
 const { values: opts } = role ? { values: {} } :
@@ -506,6 +506,91 @@ function cPeer(args) {
   return r.status === 0 ? Number(r.stdout.trim()) : undefined;
 }
 
+// ---------------------------------------------------------------- SharedMap
+// get and set in one process beside an in-process Map (the ceiling), lmdb-js on /dev/shm
+// (noSync) and CPython's Manager().dict() where they are installed; then set throughput
+// from 1, 2 and 4 writer processes on one map.
+async function benchMap() {
+  const n = opts.quick ? 20_000 : 200_000;
+  const keys = Array.from({ length: 1000 }, (_, i) => `user:${i}`);
+  const text = 'x'.repeat(100);
+  const map = SharedMap.create({ maxEntries: 4096, maxBytes: 8 << 20 });
+  const js = new Map();
+  for (const k of keys) { map.set(k, 1); js.set(k, 1); }
+  map.set('text', text); js.set('text', text);
+  const cases = (m) => [
+    ['get of a number', (k) => { let x = 0; for (let i = 0; i < k; i++) x += m.get(keys[i % 1000]); return x; }],
+    ['get of a 100 B string', (k) => { let x = 0; for (let i = 0; i < k; i++) x += m.get('text').length; return x; }],
+    ['set of a number', (k) => { for (let i = 0; i < k; i++) m.set(keys[i % 1000], i); }],
+    ['set of a 100 B string', (k) => { for (let i = 0; i < k; i++) m.set('text', i & 1 ? text : text.toUpperCase()); }],
+  ];
+  try {
+    for (const [label, loop] of cases(map)) record(`SharedMap ${label}`, 'shmkit SharedMap', perOp(loop, { n: n / 10 }), 'ns/op');
+    for (const [label, loop] of cases(js)) record(`SharedMap ${label}`, 'JavaScript Map (one process: the ceiling)', perOp(loop, { n: n / 10 }), 'ns/op');
+    record('SharedMap add (a counter)', 'shmkit SharedMap', perOp((k) => { for (let i = 0; i < k; i++) map.add(keys[i % 1000], 1); }, { n: n / 10 }), 'ns/op');
+  } finally {
+    map.close();
+    map.unlink();
+  }
+  let lmdb;
+  try {
+    lmdb = await import('lmdb');
+  } catch {
+    record('SharedMap get of a number', 'lmdb-js', NaN, 'ns/op', 'lmdb not installed (npm install --no-save lmdb): skipped');
+  }
+  if (lmdb) {
+    const path = `/dev/shm/shmkit-bench-lmdb-${process.pid}`;
+    const db = lmdb.open({ path, noSync: true });
+    try {
+      for (const k of keys) db.putSync(k, 1);
+      db.putSync('text', text);
+      record('SharedMap get of a number', 'lmdb-js on /dev/shm (noSync)', perOp((k) => { let x = 0; for (let i = 0; i < k; i++) x += db.get(keys[i % 1000]); return x; }, { n: n / 100 }), 'ns/op');
+      record('SharedMap get of a 100 B string', 'lmdb-js on /dev/shm (noSync)', perOp((k) => { let x = 0; for (let i = 0; i < k; i++) x += db.get('text').length; return x; }, { n: n / 100 }), 'ns/op');
+      record('SharedMap set of a number', 'lmdb-js putSync (noSync)', perOp((k) => { for (let i = 0; i < k; i++) db.putSync(keys[i % 1000], i); }, { n: n / 1000 }), 'ns/op');
+      record('SharedMap set of a number', 'lmdb-js puts batched in one transaction', perOp((k) => { db.transactionSync(() => { for (let i = 0; i < k; i++) db.put(keys[i % 1000], i); }); }, { n: n / 100 }), 'ns/op');
+    } finally {
+      await db.close();
+      spawnSync('rm', ['-rf', path, `${path}-lock`]);
+    }
+  }
+  const py = python(`
+import json, sys, time
+from multiprocessing import Manager
+n = int(sys.argv[1])
+with Manager() as mgr:
+    d = mgr.dict()
+    for i in range(1000): d['user:%d' % i] = 1
+    t = time.perf_counter_ns()
+    for i in range(n): d['user:%d' % (i % 1000)]
+    g = (time.perf_counter_ns() - t) / n
+    t = time.perf_counter_ns()
+    for i in range(n): d['user:%d' % (i % 1000)] = i
+    s = (time.perf_counter_ns() - t) / n
+print(json.dumps([g, s]))`, [String(opts.quick ? 2000 : 20_000)]);
+  if (py !== undefined) {
+    record('SharedMap get of a number', "CPython Manager().dict() (a server process)", py[0], 'ns/op');
+    record('SharedMap set of a number', "CPython Manager().dict() (a server process)", py[1], 'ns/op');
+  }
+  // Writers in separate processes, each setting its own 100 keys (1,000 in all): the time per set over all of them.
+  for (const writers of [1, 2, 4]) {
+    const shared = SharedMap.create({ maxEntries: 4096 });
+    const go = SharedMemory.create({ size: 64 });
+    try {
+      const each = (opts.quick ? 100_000 : 1_000_000) / writers;
+      const flags = new Int32Array(go.buffer, 0, 2);
+      const done = Promise.all(Array.from({ length: writers }, (_, w) => child('child-map-set', [shared.name, go.name, w, each])));
+      while (Atomics.load(flags, 0) < writers) await new Promise((r) => setTimeout(r, 1));
+      const t0 = process.hrtime.bigint();
+      Atomics.store(flags, 1, 1);
+      notify(flags, 1);
+      await done;
+      record('SharedMap set from N writer processes (time per set, all writers together)', `shmkit SharedMap, ${writers} writer${writers > 1 ? 's' : ''}`, Number(process.hrtime.bigint() - t0) / (each * writers), 'ns/op');
+    } finally {
+      for (const o of [shared, go]) { o.close(); o.unlink(); }
+    }
+  }
+}
+
 // ---------------------------------------------------------------- Queue
 /** Spawns this script in `role` with arguments; resolves with its stdout (rejects on failure). */
 /** A child process of this script in `role`; `pinned` puts it on CPU 0, `cpu` on that CPU. */
@@ -690,6 +775,17 @@ if (role === 'child-writer') {
     notify(w, 0, 1);
   }
   shm.close();
+} else if (role === 'child-map-set') {
+  const map = SharedMap.open(process.argv[3]);
+  const go = SharedMemory.open(process.argv[4]);
+  const flags = new Int32Array(go.buffer, 0, 2);
+  const [w, n] = [Number(process.argv[5]), Number(process.argv[6])];
+  const keys = Array.from({ length: 100 }, (_, i) => `w${w}:${i}`);
+  Atomics.add(flags, 0, 1);
+  while (Atomics.load(flags, 1) === 0) wait(flags, 1, 0, 5);
+  for (let i = 0; i < n; i++) map.set(keys[i % 100], i);
+  map.close();
+  go.close();
 } else if (role === 'child-queue-put' || role === 'child-queue-get') {
   const q = Queue.open(process.argv[3]);
   const go = SharedMemory.open(process.argv[4]);
@@ -794,6 +890,7 @@ async function main() {
   if ((!opts.only || opts.only === 'ownership') && process.platform === 'linux') await benchOwnership();
   if (!opts.only || opts.only === 'list') benchList();
   if (!opts.only || opts.only === 'queue') await benchQueue();
+  if (!opts.only || opts.only === 'map') await benchMap();
   if (!opts.only || opts.only === 'sync') await benchSync();
   if (!opts.only || opts.only === 'pingpong') {
     await benchPingPong();

@@ -10,7 +10,7 @@ import { CHILD, cannotSwitchUid, isWindows, runCli, runNode, runScript, uniqueNa
 const SEED = Number(process.env.SHMKIT_FUZZ_SEED ?? 20261203);
 const ROUNDS = Number(process.env.SHMKIT_FUZZ_ROUNDS ?? 60);
 const KINDS = ['Value', 'SharedArray', 'ShareableList', 'Lock', 'RLock', 'Semaphore', 'BoundedSemaphore', 'Event',
-  'Condition', 'Barrier', 'Queue', 'Pipe'];
+  'Condition', 'Barrier', 'Queue', 'Pipe', 'SharedMap'];
 
 test(`fuzz: ${ROUNDS} rounds of crafted words and random bytes per kind (seed ${SEED}): every operation ends in time, with a value or a coded error`, async (t) => {
   const reports = [];

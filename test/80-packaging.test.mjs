@@ -22,8 +22,8 @@ test('the registry of kinds: every kind is exported under its name, with a numbe
   const { allKinds, registerKind } = await import(new URL('../dist/core/kinds.js', import.meta.url).href);
   const kinds = allKinds();
   assert.deepEqual(kinds.map((k) => k.name), ['Lock', 'Value', 'SharedArray', 'RLock', 'Semaphore', 'BoundedSemaphore',
-    'Event', 'Condition', 'Barrier', 'Queue', 'Pipe']);
-  assert.deepEqual(kinds.map((k) => k.code), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    'Event', 'Condition', 'Barrier', 'Queue', 'Pipe', 'SharedMap']);
+  assert.deepEqual(kinds.map((k) => k.code), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
   for (const kind of kinds) {
     assert.equal(esm[kind.name], kind.type, `${kind.name} is exported`);
     for (const factory of ['create', 'open']) assert.equal(typeof kind.type[factory], 'function', `${kind.name}.${factory}`);

@@ -286,6 +286,9 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     const readOnly = validateBoolean(opts.readOnly, 'options.readOnly', SharedMap.open);
     const { shm, header } = openTyped(name, 'SharedMap', SharedMap.open, readOnly);
     try {
+      if (header.payloadLength < CONTROL || header.payloadLength % 8 !== 0) {
+        throw corruptError(`SharedMap '${shm.name}'`, `its payload of ${header.payloadLength} bytes cannot hold its control words`, SharedMap.open);
+      }
       return new SharedMap(CONSTRUCT, shm, payloadView(shm, header.payloadLength), SharedMap.open);
     } catch (error) {
       shm.close();
@@ -355,7 +358,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
         if (Atomics.load(w, EPOCH) === e) {
           if (out === TORN) throw this.#corrupt('an entry that the index points to is not one', caller);
           if (out === ABSENT) return wantValue ? undefined : ABSENT;
-          return out instanceof Structured ? deserialize(out.bytes) : out;
+          return out instanceof Structured ? this.#decode(out.bytes, caller) : out;
         }
       }
       since = this.#flux(tries, since, caller);
@@ -530,7 +533,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       if (v === TORN) throw this.#corrupt('an entry holds bytes that are not its type', caller);
       if (v !== ABSENT) out.push([this.#keyOf(at), v]);
     });
-    for (const e of out) if (e[1] instanceof Structured) e[1] = deserialize(e[1].bytes);
+    for (const e of out) if (e[1] instanceof Structured) e[1] = this.#decode(e[1].bytes, caller);
     return out;
   }
 
@@ -616,7 +619,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       const a = this.#writerFind(h, key, this.update);
       let old = a >= 0 ? this.#value(a, true) : ABSENT;
       const expires = old !== ABSENT ? this.#f64[(this.#arena + a + E_EXPIRES) >> 3]! : 0;
-      if (old instanceof Structured) old = deserialize(old.bytes);
+      if (old instanceof Structured) old = this.#decode(old.bytes, this.update);
       const next = fn(old === ABSENT ? undefined : old);
       prepareValue(next, this.update);
       hashKey(key, this.update); // fn may have used another map: the key's scratch again
@@ -850,7 +853,11 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     }
     const head = w[FREE + k]!;
     if (head !== 0) return [this.#pop(k, head, caller), true];
-    const top = w[TOP]!;
+    let top = w[TOP]!;
+    if (!(top >= 0 && top <= this.#arenaBytes && top % 8 === 0)) {
+      this.#recover(); // a top a peer wrote: rebuilt from the entries
+      top = w[TOP]!;
+    }
     if (top + size <= this.#arenaBytes) {
       this.#reserveTo(top + size);
       this.#begin();
@@ -1143,6 +1150,15 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       if (a + size > blocks[i]![0]) out.push(`${what} at ${a} overlaps ${blocks[i]![2]} at ${blocks[i]![0]}`);
     }
     return out;
+  }
+
+  /** A structured value's bytes decoded; ERR_SHMKIT_DECODE (with the bytes) if they do not decode, as Queue's. */
+  #decode(bytes: Uint8Array, caller: Function): unknown {
+    try {
+      return deserialize(bytes);
+    } catch (error) {
+      throw Object.assign(shmkitError(`SharedMap '${this.name}': a value could not be decoded (${(error as Error).message}); its bytes are error.bytes`, 'ERR_SHMKIT_DECODE', caller), { bytes, cause: error });
+    }
   }
 
   #corrupt(what: string, caller: Function): CodedError {
