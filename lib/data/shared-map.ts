@@ -70,14 +70,14 @@ const RESERVE_STEP = 1 << 16;
 /** The block size for `n` bytes: 8-byte steps to 64, then four sizes per power of two (at most 25% waste). */
 function classSize(n: number): number {
   if (n <= 64) return Math.max(32, (n + 7) & ~7);
-  const step = 2 ** (29 - Math.clz32(n - 1)); // 2^(e-2) for n in (2^e, 2^(e+1)]
-  return Math.ceil(n / step) * step;
+  const shift = 29 - Math.clz32(n - 1); // e - 2 for n in (2^e, 2^(e+1)]
+  return ((n + (1 << shift) - 1) >>> shift) << shift;
 }
 /** The free list of a class size (classSize's output). */
 function classIndex(size: number): number {
   if (size <= 64) return (size - 32) >> 3;
   const e = 31 - Math.clz32(size - 1);
-  return 5 + (e - 6) * 4 + (size / 2 ** (e - 2) - 5);
+  return 5 + (e - 6) * 4 + ((size >>> (e - 2)) - 5);
 }
 const isClassSize = (n: number): boolean => n >= 32 && n % 8 === 0 && n <= MAX_ARENA && classSize(n) === n;
 
@@ -120,33 +120,37 @@ function hashKey(key: unknown, caller: Function): number {
 let vType = 0;
 let vNum = 0;
 let vBig = 0n;
-let vBytes: Uint8Array = new Uint8Array(0);
+const NO_BYTES = new Uint8Array(0);
+let vBytes: Uint8Array = NO_BYTES;
+/** Where strings are encoded (most fit; a longer one gets a buffer of its own). */
+const vScratch = new Uint8Array(1 << 16);
 
 /** Sets vType and the value's fields; throws a coded error for what cannot be stored. */
 function prepareValue(value: unknown, caller: Function): void {
   switch (typeof value) {
-    case 'undefined': vType = T_UNDEFINED; vBytes = new Uint8Array(0); return;
-    case 'boolean': vType = T_BOOL; vNum = value ? 1 : 0; vBytes = new Uint8Array(0); return;
-    case 'number': vType = T_NUMBER; vNum = value; vBytes = new Uint8Array(0); return;
+    case 'undefined': vType = T_UNDEFINED; vBytes = NO_BYTES; return;
+    case 'boolean': vType = T_BOOL; vNum = value ? 1 : 0; vBytes = NO_BYTES; return;
+    case 'number': vType = T_NUMBER; vNum = value; vBytes = NO_BYTES; return;
     case 'bigint':
       if (BigInt.asIntN(64, value) === value) {
         vType = T_BIGINT;
         vBig = value;
-        vBytes = new Uint8Array(0);
+        vBytes = NO_BYTES;
         return;
       }
       break; // beyond 64 bits: structured
     case 'string':
       if (value.isWellFormed()) {
         vType = T_STRING;
-        vBytes = encoder.encode(value);
+        if (value.length * 3 <= vScratch.length) vBytes = vScratch.subarray(0, encoder.encodeInto(value, vScratch).written);
+        else vBytes = encoder.encode(value);
         return;
       }
       break; // a lone surrogate survives only v8.serialize
     case 'object':
       if (value === null) {
         vType = T_NULL;
-        vBytes = new Uint8Array(0);
+        vBytes = NO_BYTES;
         return;
       }
       if (value instanceof Uint8Array && (value.constructor === Uint8Array || Buffer.isBuffer(value))) {
@@ -637,7 +641,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
   compareAndSet(key: string, expected: SharedMapValue, value: SharedMapValue): boolean {
     const h = hashKey(key, this.compareAndSet);
     prepareValue(expected, this.compareAndSet);
-    const want = { type: vType, num: vNum, big: vBig, bytes: vBytes };
+    const want = { type: vType, num: vNum, big: vBig, bytes: vBytes === NO_BYTES ? vBytes : vBytes.slice() }; // the next prepareValue reuses the scratch
     prepareValue(value, this.compareAndSet);
     return this.#exclusive(this.compareAndSet, () => {
       const a = this.#writerFind(h, key, this.compareAndSet);
