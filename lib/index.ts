@@ -12,6 +12,7 @@ export { NamedSemaphore, type NamedSemaphoreOptions } from './sync/named-semapho
 export { Condition, type ConditionOptions } from './sync/condition.js';
 export { Queue, type QueueOptions, type QueueCodec, type QueueMessage } from './channels/queue.js';
 export { Pipe, type PipeOptions } from './channels/pipe.js';
+export { Manager, type ManagerServer, type ManagerProxy, type ManagerConnectOptions } from './channels/manager.js';
 export { Barrier, type BarrierOptions, type BarrierLocalOptions } from './sync/barrier.js';
 export { Value, type ValueOptions } from './data/value.js';
 export { SharedArray, type SharedArrayOptions, type ArrayOf } from './data/shared-array.js';

@@ -1,0 +1,390 @@
+// Manager: Python's BaseManager.register and proxies, carried on shmkit's own channels.
+// A server publishes an object under a name; a client connects by that name and calls the
+// object's methods through a proxy whose methods return promises.
+//
+// The name is a segment of its own (docs/memory-layout.md, "Manager"): a magic word, the
+// server's Lock (held by the serving thread for as long as it serves: the ownership core
+// then tells a client, or the next server, whether it lives) and a Queue ring where
+// clients knock. A client makes a duplex Pipe under a random name, sends that name through
+// the ring, and the server opens the other end; both unlink the pipe's name as soon as the
+// server has it, so nothing stays in /dev/shm after either dies. Calls and replies travel
+// on the pipe, matched by number; a Pipe tells each side when the other end's thread is
+// gone (within about 200 ms), which is how a server's death reaches every pending call.
+import { randomBytes } from 'node:crypto';
+import { invalidArgType, invalidArgValue, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
+import { ownerAlive } from '../core/ownership.js';
+import { SharedMemory } from '../core/shared-memory.js';
+import { validateInteger, validateOptions } from '../core/validate.js';
+import { Lock } from '../sync/lock.js';
+import { Pipe } from './pipe.js';
+import { initRing, Queue, ringBytes } from './queue.js';
+
+const MAGIC = 0x52474d53; // "SMGR"
+const VERSION = 1;
+const LOCK_AT = 8;
+const RING_AT = 64;
+const KNOCKS = 64; // clients knocking at once
+const KNOCK_SIZE = 512; // a pipe's name, encoded
+const SEGMENT = RING_AT + ringBytes(KNOCKS, KNOCK_SIZE);
+/** Per direction of a connection: messages in flight, and the largest (a call or a result, encoded). */
+const PIPE_CAPACITY = 16;
+export const MAX_CALL_BYTES = 65536;
+
+type Reply = [number, 0, unknown] | [number, 1, RemoteError];
+interface RemoteError { name: string; message: string; code?: unknown }
+
+function peerDied(name: string, caller: Function): CodedError {
+  return shmkitError(`The server of '${name}' has died`, 'ERR_SHMKIT_PEER_DIED', caller);
+}
+function closedCall(name: string, caller: Function): CodedError {
+  return shmkitError(`The connection to '${name}' is closed`, 'ERR_SHMKIT_CLOSED', caller);
+}
+
+/** The methods `object` offers: its own and inherited functions, not Object.prototype's nor the constructor. */
+function methodsOf(object: object): string[] {
+  const names = new Set<string>();
+  for (let o: object | null = object; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const k of Object.getOwnPropertyNames(o)) {
+      if (k !== 'constructor' && typeof (object as Record<string, unknown>)[k] === 'function') names.add(k);
+    }
+  }
+  return [...names];
+}
+
+function toRemote(error: unknown): RemoteError {
+  if (error instanceof Error) {
+    const code = (error as CodedError).code;
+    return { name: error.name, message: error.message, ...(code === undefined ? {} : { code }) };
+  }
+  return { name: 'Error', message: `a non-Error was thrown: ${String(error)}` };
+}
+
+function fromRemote(e: RemoteError, caller: Function): Error {
+  const error = new Error(e.message);
+  Error.captureStackTrace(error, caller);
+  Object.defineProperty(error, 'name', { value: e.name, writable: true, configurable: true });
+  if (e.code !== undefined) Object.defineProperty(error, 'code', { value: e.code, enumerable: true, writable: true, configurable: true });
+  return error;
+}
+
+/** A served object: {@link Manager.serve}'s handle. */
+export interface ManagerServer {
+  /** The name clients connect by. */
+  readonly name: string;
+  /** Whether {@link close} has been called. */
+  readonly closed: boolean;
+  /** Stops serving: every connection closes (their pending calls reject with `ERR_SHMKIT_CLOSED`) and the name goes. */
+  close(): void;
+}
+
+/** Options of {@link Manager.connect}. */
+export interface ManagerConnectOptions {
+  /** How long to wait for a server to appear under the name and answer, in ms (default 0: it must be there; at most 2^31 − 1). */
+  timeout?: number | undefined;
+}
+
+/** A connected proxy: every method of the served object, returning a promise; and `close()`. */
+export type ManagerProxy<T = Record<string, (...args: unknown[]) => unknown>> = {
+  readonly [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+} & {
+  /** Ends the connection: pending calls reject with `ERR_SHMKIT_CLOSED`. Idempotent. */
+  close(): void;
+};
+
+class Server implements ManagerServer {
+  readonly name: string;
+  #closed = false;
+  readonly #shm: SharedMemory;
+  readonly #lock: Lock;
+  readonly #knocks: Queue;
+  readonly #object: object;
+  readonly #methods: string[];
+  readonly #stop = new AbortController();
+  readonly #pipes = new Set<Pipe>();
+
+  constructor(name: string, shm: SharedMemory, lock: Lock, object: object) {
+    this.name = name;
+    this.#shm = shm;
+    this.#lock = lock;
+    this.#object = object;
+    this.#methods = methodsOf(object);
+    this.#knocks = Queue.within(shm, shm.view(RING_AT, ringBytes(KNOCKS, KNOCK_SIZE)));
+    void this.#accept();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async #accept(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!this.#closed) {
+      let knock: unknown;
+      try {
+        knock = await this.#knocks.getAsync({ signal });
+      } catch {
+        return; // closed
+      }
+      if (typeof knock !== 'string') continue;
+      let pipe: Pipe;
+      try {
+        pipe = Pipe.open(knock);
+      } catch {
+        continue; // the client died before we came, or the name was not a pipe
+      }
+      try {
+        Pipe.unlink(knock);
+      } catch {
+        // the client unlinked it first
+      }
+      this.#pipes.add(pipe);
+      void this.#serve(pipe);
+    }
+  }
+
+  async #serve(pipe: Pipe): Promise<void> {
+    const send = async (message: unknown): Promise<void> => {
+      try {
+        await pipe.sendAsync(message);
+      } catch (error) {
+        // A result that cannot travel (too large, not cloneable) is an error to the caller.
+        const code = (error as CodedError).code;
+        if (code === 'ERR_OUT_OF_RANGE' || code === 'ERR_INVALID_ARG_VALUE') {
+          const id = (message as Reply)[0];
+          await pipe.sendAsync([id, 1, toRemote(error)]).catch(() => {});
+        }
+      }
+    };
+    try {
+      await pipe.sendAsync(['hello', this.#methods]);
+      for (;;) {
+        const call = await pipe.recvAsync();
+        if (!Array.isArray(call) || typeof call[0] !== 'number' || typeof call[1] !== 'string' || !Array.isArray(call[2])) continue;
+        const [id, method, args] = call as [number, string, unknown[]];
+        // Each call runs on its own: an async method does not hold up the next call.
+        void (async () => {
+          try {
+            if (!this.#methods.includes(method)) {
+              throw Object.assign(new TypeError(`'${this.name}' serves no method '${method}'`), { code: 'ERR_SHMKIT_NO_SUCH_METHOD' });
+            }
+            const value = await (this.#object as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
+            await send([id, 0, value]);
+          } catch (error) {
+            await send([id, 1, toRemote(error)]);
+          }
+        })();
+      }
+    } catch {
+      // The client closed or died, or this server closed: the connection ends.
+    } finally {
+      this.#pipes.delete(pipe);
+      pipe.close();
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stop.abort();
+    for (const pipe of this.#pipes) {
+      try {
+        pipe.send(['bye']);
+      } catch {
+        // full or gone: the client learns of the close from the pipe's end
+      }
+      pipe.close();
+    }
+    this.#pipes.clear();
+    try {
+      SharedMemory.unlink(this.name);
+    } catch {
+      // already gone
+    }
+    this.#lock.release();
+    this.#knocks.close();
+    this.#shm.close();
+  }
+}
+
+/** The listening segment of `name`, checked: the shm and the server's Lock in it. */
+function attach(name: string, caller: Function): { shm: SharedMemory; lock: Lock } {
+  const shm = SharedMemory.open(name);
+  try {
+    const w = new Int32Array(shm.view(0, 8));
+    if (shm.size !== SEGMENT || w[0] !== MAGIC || w[1] !== VERSION) {
+      throw shmkitError(`'${name}' is not a shmkit Manager (or one of another version)`, 'ERR_SHMKIT_KIND', caller, TypeError);
+    }
+    return { shm, lock: Lock.at(shm, LOCK_AT) };
+  } catch (error) {
+    shm.close();
+    throw error;
+  }
+}
+
+/** Python's BaseManager: serve an object's methods to other processes by name, and call them. */
+export const Manager = Object.freeze({
+  /**
+   * Serves the methods of `object` (own and inherited functions, sync or async) under
+   * `name` until the handle's `close()`. A name whose server died is taken over; one whose
+   * server lives is `EADDRINUSE`.
+   */
+  serve(name: string, object: object): ManagerServer {
+    if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name, Manager.serve);
+    if (typeof object !== 'object' && typeof object !== 'function' || object === null) throw invalidArgType('object', 'an object', object, Manager.serve);
+    let shm: SharedMemory;
+    try {
+      shm = SharedMemory.create({ name, size: SEGMENT, unlinkOnExit: true });
+      const lock = Lock.at(shm, LOCK_AT);
+      lock.acquire();
+      initRing(shm.view(0, SEGMENT), RING_AT, KNOCKS, KNOCK_SIZE, 0);
+      const w = new Int32Array(shm.view(0, 8));
+      w[1] = VERSION;
+      Atomics.store(w, 0, MAGIC);
+      return new Server(shm.name, shm, lock, object);
+    } catch (error) {
+      if ((error as CodedError).code !== 'EEXIST') throw error;
+    }
+    // Taken: by a live server (refused) or a dead one (its Lock is taken over, the ring made anew).
+    const { shm: old, lock } = attach(name, Manager.serve);
+    if (!lock.tryAcquire()) {
+      old.close();
+      throw Object.assign(shmkitError(`A live server already serves '${name}'`, 'ERR_SHMKIT_PIPE_BUSY', Manager.serve), { code: 'EADDRINUSE' });
+    }
+    initRing(old.view(0, SEGMENT), RING_AT, KNOCKS, KNOCK_SIZE, 0);
+    return new Server(old.name, old, lock, object);
+  },
+
+  /**
+   * Connects to the object served under `name`: a proxy whose methods return promises
+   * (`await maths.add(4, 3)`). Arguments and results travel by structured clone, up to
+   * 64 KiB each once encoded. If the server dies, every pending and later call rejects
+   * with `ERR_SHMKIT_PEER_DIED` (within about a second); after either side's close,
+   * with `ERR_SHMKIT_CLOSED`.
+   */
+  async connect<T = Record<string, (...args: unknown[]) => unknown>>(name: string, options?: ManagerConnectOptions): Promise<ManagerProxy<T>> {
+    if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name, Manager.connect);
+    const opts = validateOptions(options ?? {}, 'options', Manager.connect);
+    const timeout = opts.timeout === undefined ? 0 : validateInteger(opts.timeout, 'options.timeout', 0, 2 ** 31 - 1, Manager.connect);
+    const deadline = Date.now() + timeout;
+    let listening: { shm: SharedMemory; lock: Lock };
+    for (;;) {
+      try {
+        listening = attach(name, Manager.connect);
+        const words = new Int32Array(listening.shm.view(LOCK_AT, 8));
+        if (ownerAlive(Atomics.load(words, 0))) break;
+        listening.shm.close();
+        if (Date.now() >= deadline) throw peerDied(name, Manager.connect);
+      } catch (error) {
+        const code = (error as CodedError).code;
+        if ((code !== 'ENOENT' && code !== 'ERR_SHMKIT_PEER_DIED') || Date.now() >= deadline) throw error;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const knocks = Queue.within(listening.shm, listening.shm.view(RING_AT, ringBytes(KNOCKS, KNOCK_SIZE)));
+    const pipe = Pipe.create({ name: `shmkit-mgr-${randomBytes(8).toString('hex')}`, capacity: PIPE_CAPACITY, maxMessageSize: MAX_CALL_BYTES, unlinkOnExit: true });
+    const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now(), 1000));
+    let methods: string[];
+    try {
+      if (!(await knocks.putAsync(pipe.name, { signal }))) throw new Error('unreachable');
+      const hello = await pipe.recvAsync({ signal });
+      if (!Array.isArray(hello) || hello[0] !== 'hello' || !Array.isArray(hello[1])) throw shmkitError(`'${name}' answered with something that is not a Manager's hello`, 'ERR_SHMKIT_KIND', Manager.connect);
+      methods = hello[1] as string[];
+    } catch (error) {
+      pipe.close();
+      const code = (error as Error).name === 'TimeoutError' ? 'ERR_SHMKIT_TIMEOUT' : undefined;
+      if (code !== undefined) throw shmkitError(`The server of '${name}' did not answer in time`, code, Manager.connect);
+      throw error;
+    } finally {
+      try {
+        Pipe.unlink(pipe.name);
+      } catch {
+        // the server unlinked it first
+      }
+      knocks.close();
+      listening.shm.close();
+    }
+    return new Connection(name, pipe, methods).proxy as ManagerProxy<T>;
+  },
+});
+
+class Connection {
+  readonly proxy: object;
+  readonly #name: string;
+  readonly #pipe: Pipe;
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; caller: Function }>();
+  #next = 1;
+  #ended: CodedError | undefined;
+  #bye = false;
+
+  constructor(name: string, pipe: Pipe, methods: string[]) {
+    this.#name = name;
+    this.#pipe = pipe;
+    const call = (method: string) => {
+      const f = (...args: unknown[]): Promise<unknown> => this.#call(method, args, f);
+      return f;
+    };
+    const close = (): void => this.#close(closedCall(this.#name, close));
+    const cache = new Map<string, Function>();
+    void methods;
+    this.proxy = new Proxy(Object.freeze({}), {
+      get: (_, key) => {
+        if (typeof key !== 'string' || key === 'then') return undefined; // not a thenable: `await connect()` gives the proxy
+        if (key === 'close') return close;
+        let f = cache.get(key);
+        if (f === undefined) cache.set(key, (f = call(key)));
+        return f;
+      },
+    });
+    void this.#receive();
+  }
+
+  #call(method: string, args: unknown[], caller: Function): Promise<unknown> {
+    if (this.#ended !== undefined) return Promise.reject(this.#ended.code === 'ERR_SHMKIT_PEER_DIED' ? peerDied(this.#name, caller) : closedCall(this.#name, caller));
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, caller });
+      this.#pipe.sendAsync([id, method, args]).catch((error: unknown) => {
+        if (!this.#pending.delete(id)) return;
+        const code = (error as CodedError).code;
+        if (code === 'ERR_SHMKIT_PIPE_CLOSED') this.#end();
+        reject(code === 'ERR_OUT_OF_RANGE' ? outOfRange('arguments', `at most ${MAX_CALL_BYTES} bytes once encoded`, 'more', caller)
+          : code === 'ERR_INVALID_ARG_VALUE' ? invalidArgValue('arguments', args, 'must be structured-clone values', caller)
+            : this.#ended ?? error);
+      });
+    });
+  }
+
+  async #receive(): Promise<void> {
+    try {
+      for (;;) {
+        const reply = await this.#pipe.recvAsync();
+        if (Array.isArray(reply) && reply[0] === 'bye') {
+          this.#bye = true;
+          continue;
+        }
+        const [id, failed, value] = reply as Reply;
+        const p = this.#pending.get(id);
+        if (p === undefined) continue;
+        this.#pending.delete(id);
+        if (failed === 1) p.reject(fromRemote(value as RemoteError, p.caller));
+        else p.resolve(value);
+      }
+    } catch (error) {
+      if (this.#ended === undefined) this.#end();
+      void error;
+    }
+  }
+
+  /** The pipe ended under us: the server closed (it said bye) or died. */
+  #end(): void {
+    this.#close(this.#bye ? closedCall(this.#name, this.#call) : peerDied(this.#name, this.#call));
+  }
+
+  #close(reason: CodedError): void {
+    if (this.#ended !== undefined) return;
+    this.#ended = reason;
+    for (const p of this.#pending.values()) p.reject(reason.code === 'ERR_SHMKIT_PEER_DIED' ? peerDied(this.#name, p.caller) : closedCall(this.#name, p.caller));
+    this.#pending.clear();
+    this.#pipe.close();
+  }
+}
