@@ -1,0 +1,130 @@
+// Manager: an object served by one process and called from others by name; errors carried;
+// concurrent async methods; a server SIGKILLed with a call pending; a client SIGKILLed
+// mid-call; close on both sides. Every server here is a fresh node that attaches by name.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Manager, SharedMemory } from 'shmkit';
+import { runNode, uniqueName } from './helpers.mjs';
+
+const SERVER = `
+  import { Manager } from 'shmkit';
+  const { name } = JSON.parse(process.env.SHMKIT_TEST_ARGS);
+  class Base { hello(who) { return 'hello ' + who; } }
+  class Maths extends Base {
+    add(a, b) { return a + b; }
+    async slow(ms, v) { await new Promise((r) => setTimeout(r, ms)); return v; }
+    fail() { throw Object.assign(new RangeError('out of range here'), { code: 'E_MATHS' }); }
+    bytes(n) { return new Uint8Array(n).fill(7); }
+    forever() { return new Promise(() => {}); }
+  }
+  const server = Manager.serve(name, new Maths());
+  process.on('SIGTERM', () => { server.close(); process.exit(0); });
+  console.log('serving');
+  setInterval(() => {}, 1000);`;
+
+/** A server process serving Maths under `name`; resolves once it serves. */
+async function startServer(t, name) {
+  let child, up;
+  const ready = new Promise((r) => { up = r; });
+  const done = runNode(SERVER, { args: { name }, timeout: 60_000, onSpawn: (c) => { child = c; }, onStdout: (d) => { if (String(d).includes('serving')) up(); } });
+  t.after(() => { child.kill('SIGKILL'); try { SharedMemory.unlink(name); } catch {} });
+  await Promise.race([ready, done.then((r) => { throw new Error(`server ended: ${r.stderr}`); })]);
+  return { child, done };
+}
+
+test('calls from this process and a second client process; inherited methods; errors keep name, message and code; 2,000 sequential calls', async (t) => {
+  const name = uniqueName(t);
+  await startServer(t, name);
+  const maths = await Manager.connect(name);
+  t.after(() => maths.close());
+  assert.equal(await maths.add(4, 3), 7);
+  assert.equal(await maths.hello('Ada'), 'hello Ada');
+  assert.deepEqual(await maths.bytes(3), new Uint8Array([7, 7, 7]));
+  await assert.rejects(maths.fail(), (e) => e.name === 'RangeError' && e.message === 'out of range here' && e.code === 'E_MATHS');
+  await assert.rejects(maths.nothing(), { code: 'ERR_SHMKIT_NO_SUCH_METHOD' });
+  await assert.rejects(maths.add(() => 1), { code: 'ERR_INVALID_ARG_VALUE' });
+  await assert.rejects(maths.bytes(1 << 20), (e) => typeof e.code === 'string');
+  const other = runNode(`
+    import { Manager } from 'shmkit';
+    const m = await Manager.connect(JSON.parse(process.env.SHMKIT_TEST_ARGS).name, { timeout: 5000 });
+    let sum = 0;
+    for (let i = 0; i < 200; i++) sum += await m.add(i, 1);
+    console.log(sum);
+    m.close();`, { args: { name }, timeout: 30_000 });
+  let sum = 0;
+  for (let i = 0; i < 2000; i++) sum += await maths.add(i, 1);
+  assert.equal(sum, 2000 * 1999 / 2 + 2000);
+  const r = await other;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(Number(r.stdout), 200 * 199 / 2 + 200);
+});
+
+test('async methods of one server run concurrently', async (t) => {
+  const name = uniqueName(t);
+  await startServer(t, name);
+  const maths = await Manager.connect(name);
+  t.after(() => maths.close());
+  // The second call returns first: the first did not hold up the server.
+  const order = [];
+  await Promise.all([maths.slow(300, 'slow').then((v) => order.push(v)), maths.slow(1, 'quick').then((v) => order.push(v))]);
+  assert.deepEqual(order, ['quick', 'slow']);
+});
+
+test('the server SIGKILLed with a call pending: it and every later call reject with ERR_SHMKIT_PEER_DIED within about a second', async (t) => {
+  const name = uniqueName(t);
+  const { child, done } = await startServer(t, name);
+  const maths = await Manager.connect(name);
+  t.after(() => maths.close());
+  assert.equal(await maths.add(1, 1), 2);
+  const pending = maths.forever();
+  const t0 = performance.now();
+  child.kill('SIGKILL');
+  await assert.rejects(pending, { code: 'ERR_SHMKIT_PEER_DIED' });
+  const ms = performance.now() - t0;
+  assert.ok(ms < 1500, `told after ${ms.toFixed(0)} ms`);
+  await assert.rejects(maths.add(1, 1), { code: 'ERR_SHMKIT_PEER_DIED' });
+  await done;
+  // The name of a dead server is taken over by the next one.
+  await startServer(t, name);
+  const again = await Manager.connect(name);
+  assert.equal(await again.add(2, 2), 4);
+  again.close();
+});
+
+test('a client SIGKILLed mid-call costs the server nothing: others are served, nothing is left in /dev/shm', async (t) => {
+  const name = uniqueName(t);
+  await startServer(t, name);
+  const r = await runNode(`
+    import { Manager } from 'shmkit';
+    const m = await Manager.connect(JSON.parse(process.env.SHMKIT_TEST_ARGS).name, { timeout: 5000 });
+    m.slow(200, 'never read');
+    await m.add(1, 1);
+    process.kill(process.pid, 'SIGKILL');`, { args: { name }, timeout: 30_000 });
+  assert.equal(r.signal, 'SIGKILL', r.stderr);
+  const maths = await Manager.connect(name);
+  t.after(() => maths.close());
+  assert.equal(await maths.add(20, 22), 42);
+  const { readdirSync } = await import('node:fs');
+  assert.deepEqual(readdirSync('/dev/shm').filter((f) => f.startsWith('shmkit-mgr-')), [], 'no connection pipe left');
+});
+
+test('close on either side settles what is pending with ERR_SHMKIT_CLOSED; a live server cannot be served twice', async (t) => {
+  const name = uniqueName(t);
+  const server = Manager.serve(name, { wait: () => new Promise(() => {}), echo: (x) => x });
+  t.after(() => server.close());
+  assert.throws(() => Manager.serve(name, {}), { code: 'EADDRINUSE' });
+  const a = await Manager.connect(name);
+  const b = await Manager.connect(name);
+  assert.equal(await a.echo('x'), 'x');
+  const pendingA = a.wait();
+  a.close();
+  await assert.rejects(pendingA, { code: 'ERR_SHMKIT_CLOSED' });
+  await assert.rejects(a.echo(1), { code: 'ERR_SHMKIT_CLOSED' });
+  assert.equal(await b.echo('still served'), 'still served');
+  const pendingB = b.wait();
+  server.close();
+  assert.equal(server.closed, true);
+  await assert.rejects(pendingB, { code: 'ERR_SHMKIT_CLOSED' });
+  await assert.rejects(Manager.connect(name), { code: 'ENOENT' });
+  b.close();
+});
