@@ -1,39 +1,15 @@
 // ShareableList against real CPython, in both directions, with every Python 3.9+ on the
 // machine; CPython's own test cases, ported; and hostile segments.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { SharedMemory, ShareableList } from 'shmkit';
-import { CHILD, assertOk, isWindows, noPython, runNode, runPython, uniqueName } from './helpers.mjs';
+import { CHILD, assertOk, isWindows, noPython, pythons, runNode, runPython, uniqueName } from './helpers.mjs';
 
 const code = (c) => (e) => {
   assert.equal(e.code, c, e.message);
   return true;
 };
 
-/** Every distinct CPython 3.9+ found: python3 on the PATH and each pyenv version. */
-function pythons() {
-  const candidates = ['python3'];
-  const root = process.env.PYENV_ROOT ?? join(homedir(), '.pyenv');
-  if (existsSync(join(root, 'versions'))) {
-    for (const v of readdirSync(join(root, 'versions')).sort()) candidates.push(join(root, 'versions', v, 'bin', 'python3'));
-  }
-  const found = new Map();
-  for (const exe of candidates) {
-    try {
-      const version = execFileSync(exe, ['-c', 'import sys, multiprocessing.shared_memory; print("%d.%d" % sys.version_info[:2])'],
-        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
-      const [major, minor] = version.split('.').map(Number);
-      if (major === 3 && minor >= 9 && !found.has(version)) found.set(version, exe);
-    } catch {
-      // not there, or too old to have shared_memory
-    }
-  }
-  return [...found];
-}
 
 // Attach without CPython's resource tracker, which would unlink the list at exit.
 const PY = `

@@ -1,10 +1,10 @@
 // Shared by every test file: unique segment names that are always cleaned up, fresh
 // child processes with a time limit, and a check that the file left nothing in /dev/shm.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { getSystemErrorMap } from 'node:util';
@@ -243,4 +243,25 @@ export async function until(predicate, timeout = 10_000, what = 'condition') {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** Every distinct CPython 3.9+ found: python3 on the PATH and each pyenv version. */
+export function pythons() {
+  const candidates = ['python3'];
+  const root = process.env.PYENV_ROOT ?? join(homedir(), '.pyenv');
+  if (existsSync(join(root, 'versions'))) {
+    for (const v of readdirSync(join(root, 'versions')).sort()) candidates.push(join(root, 'versions', v, 'bin', 'python3'));
+  }
+  const found = new Map();
+  for (const exe of candidates) {
+    try {
+      const version = execFileSync(exe, ['-c', 'import sys, multiprocessing.shared_memory; print("%d.%d" % sys.version_info[:2])'],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+      const [major, minor] = version.split('.').map(Number);
+      if (major === 3 && minor >= 9 && !found.has(version)) found.set(version, exe);
+    } catch {
+      // not there, or too old to have shared_memory
+    }
+  }
+  return [...found];
 }
