@@ -1,6 +1,6 @@
 // One process of `npm run demo` (see demo.mjs for the segment's layout). It is started
 // with nothing but the segment's name and finds the segment by that name.
-import { Barrier, Event, Queue, SharedArray, SharedMemory, Value } from 'shmkit';
+import { Barrier, Event, Manager, Queue, SharedArray, SharedMap, SharedMemory, Value } from 'shmkit';
 
 const [role, name, ...rest] = process.argv.slice(2);
 const HIST = 64;
@@ -71,6 +71,22 @@ if (role === 'count') {
     }
     console.log(`consumer ${id} (pid ${process.pid}): processed ${n} jobs (checksum ${checksum}) until the stop event`);
   }
+} else if (role === 'cache') {
+  // Part four: 200 requests for 30 users; a user's record comes from the shared cache, or
+  // from the served backend once (setIfAbsent: whichever worker fetched first wins).
+  const [rates, id] = rest;
+  const cache = SharedMap.open(name);
+  const backend = await Manager.connect(rates, { timeout: 5000 });
+  let hits = 0;
+  for (let i = 0; i < 200; i++) {
+    const user = (i * 7 + Number(id) * 13) % 30;
+    cache.add('requests', 1);
+    if (cache.get(`user:${user}`) !== undefined) { hits++; continue; }
+    if (cache.setIfAbsent(`user:${user}`, await backend.lookup(user))) cache.add('misses', 1);
+  }
+  console.log(`cache worker ${id} (pid ${process.pid}): 200 requests, ${hits} served from the shared cache`);
+  backend.close();
+  cache.close();
 } else if (role === 'observe') {
   const workers = Number(rest[0]);
   const shm = SharedMemory.open(name, { readOnly: true });

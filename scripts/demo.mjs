@@ -12,6 +12,9 @@
 // Barrier, pass jobs (structured-clone objects) through a Queue; the coordinator raises
 // an Event to stop the consumers once the producers are done and the queue is drained.
 //
+// Part four: a SharedMap cache that three workers read and count in, filled from an
+// object the coordinator serves with Manager (called only on a miss).
+//
 // Part two: a Value counter that every worker increments, a record of two numbers that
 // must always sum to zero, updated only under its lock, and a worker that the coordinator
 // SIGKILLs while it holds that lock. The others get the lock within a second, are told
@@ -23,7 +26,7 @@
 //   8256   DATA bytes   the input
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Barrier, Event, Queue, SharedArray, SharedMemory, Value } from 'shmkit';
+import { Manager, SharedMap, Barrier, Event, Queue, SharedArray, SharedMemory, Value } from 'shmkit';
 
 const WORKERS = 4;
 const DATA = 32 * 2 ** 20;
@@ -140,4 +143,22 @@ try {
   if (done.value !== JOBS) process.exitCode = 1;
 } finally {
   for (const o of [queue, start, stop, done]) { o.close(); o.unlink(); }
+}
+
+console.log('\n--- part four: a cluster-style cache: a SharedMap every worker reads and counts in, and a served object\n');
+const cache = SharedMap.create({ maxEntries: 1024, unlinkOnExit: true });
+const rates = Manager.serve(`shmkit-demo-rates-${process.pid}`, {
+  // A "slow backend" that the workers call only on a cache miss.
+  async lookup(user) { await new Promise((r) => setTimeout(r, 5)); return { user, plan: user % 3 === 0 ? 'pro' : 'free' }; },
+});
+try {
+  const workers = [0, 1, 2].map((w) => run(process.execPath, [worker, 'cache', cache.name, rates.name, String(w)]));
+  for (const out of await Promise.all(workers)) process.stdout.write(out);
+  const requests = cache.get('requests'), misses = cache.get('misses');
+  console.log(`coordinator: ${requests} requests, ${misses} user records stored from the backend (once per user: ${misses === 30 ? "yes" : "NO"}), ${cache.size} entries in the cache`);
+  if (requests !== 3 * 200 || misses !== 30) process.exitCode = 1;
+} finally {
+  rates.close();
+  cache.close();
+  cache.unlink();
 }
