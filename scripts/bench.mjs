@@ -5,7 +5,7 @@
 // writes the raw figures as JSON to bench-results/latest.json and a chart of the ratios
 // to bench-results/latest.svg (docs/benchmark.svg is a copy of the last full run's).
 //
-//   node scripts/bench.mjs [--quick] [--only open|create|gib|counter|lock|ownership|pingpong|list|queue|sync|map]
+//   node scripts/bench.mjs [--quick] [--only open|create|gib|counter|lock|ownership|pingpong|list|queue|sync|map|manager]
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,7 +15,7 @@ import { renderChart } from './bench-chart.mjs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { Barrier, Event, Lock, Queue, ShareableList, SharedMap, SharedMemory, Value, notify, wait } from 'shmkit';
+import { Barrier, Event, Lock, Manager, Queue, ShareableList, SharedMap, SharedMemory, Value, notify, wait } from 'shmkit';
 
 const role = process.argv[2]?.startsWith('child-') ? process.argv[2] : undefined;
 const { values: opts } = role ? { values: {} } :
@@ -553,6 +553,7 @@ async function benchMap() {
       spawnSync('rm', ['-rf', path, `${path}-lock`]);
     }
   }
+  await benchRedis(keys, n / 100);
   const py = python(`
 import json, sys, time
 from multiprocessing import Manager
@@ -589,6 +590,93 @@ print(json.dumps([g, s]))`, [String(opts.quick ? 2000 : 20_000)]);
       for (const o of [shared, go]) { o.close(); o.unlink(); }
     }
   }
+}
+
+/** Redis through ioredis on loopback, with a redis-server started and stopped here; a note when either is absent. */
+async function benchRedis(keys, n) {
+  let Redis;
+  try {
+    Redis = (await import('ioredis')).default;
+  } catch {
+    record('SharedMap get of a number', 'Redis (ioredis)', NaN, 'ns/op', 'ioredis not installed: skipped');
+    return;
+  }
+  const port = 20000 + (process.pid % 20000);
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const failed = await new Promise((resolve) => { server.once('error', () => resolve(true)); setTimeout(() => resolve(false), 300); });
+  if (failed) {
+    record('SharedMap get of a number', 'Redis (ioredis)', NaN, 'ns/op', 'redis-server not installed (Debian: apt-get install redis-server): skipped');
+    return;
+  }
+  const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (k) => (k > 20 ? null : 50) });
+  try {
+    await redis.connect();
+    for (const k of keys) await redis.set(k, 1);
+    const time = async (f) => {
+      for (let i = 0; i < n / 10; i++) await f(i);
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) await f(i);
+      return Number(process.hrtime.bigint() - t0) / n;
+    };
+    record('SharedMap get of a number', 'Redis on loopback (ioredis, one await per get)', await time((i) => redis.get(keys[i % 1000])), 'ns/op');
+    record('SharedMap set of a number', 'Redis on loopback (ioredis, one await per set)', await time((i) => redis.set(keys[i % 1000], i)), 'ns/op');
+  } finally {
+    redis.disconnect();
+    server.kill();
+  }
+}
+
+// ---------------------------------------------------------------- Manager
+// One call's round trip to an object served by another process, beside CPython's
+// BaseManager proxy call and a child_process IPC request/response.
+async function benchManager() {
+  const n = opts.quick ? 500 : 3000;
+  const name = `shmkit-bench-mgr-${process.pid}`;
+  const server = child('child-manager', [name]);
+  let maths;
+  for (const end = Date.now() + 10_000; maths === undefined;) {
+    try {
+      maths = await Manager.connect(name);
+    } catch (error) {
+      if (Date.now() > end) throw error;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  try {
+    for (let i = 0; i < n / 10; i++) await maths.add(i, 1);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) await maths.add(i, 1);
+    record('Manager call round trip (another process)', 'shmkit Manager', Number(process.hrtime.bigint() - t0) / n, 'ns/op');
+    await maths.stop();
+  } catch (error) {
+    if (error.code !== 'ERR_SHMKIT_PEER_DIED' && error.code !== 'ERR_SHMKIT_CLOSED') throw error;
+  } finally {
+    maths.close();
+    await server.catch(() => {});
+  }
+  const ipc = fork(self, ['child-ipc-echo'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  await new Promise((r) => ipc.once('message', r));
+  const ask = () => new Promise((r) => { ipc.once('message', r); ipc.send({ m: 'add', a: [1, 2] }); });
+  for (let i = 0; i < n / 10; i++) await ask();
+  const t1 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) await ask();
+  record('Manager call round trip (another process)', 'Node child_process IPC request/response', Number(process.hrtime.bigint() - t1) / n, 'ns/op');
+  ipc.kill();
+  const py = python(`
+import json, sys, time
+from multiprocessing.managers import BaseManager
+class Maths:
+    def add(self, a, b): return a + b
+class M(BaseManager): pass
+M.register('Maths', Maths)
+n = int(sys.argv[1])
+with M() as m:
+    maths = m.Maths()
+    for i in range(n // 10): maths.add(i, 1)
+    t = time.perf_counter_ns()
+    for i in range(n): maths.add(i, 1)
+    print(json.dumps((time.perf_counter_ns() - t) / n))`, [String(n)]);
+  if (py !== undefined) record('Manager call round trip (another process)', 'CPython BaseManager proxy call', py, 'ns/op');
 }
 
 // ---------------------------------------------------------------- Queue
@@ -775,6 +863,12 @@ if (role === 'child-writer') {
     notify(w, 0, 1);
   }
   shm.close();
+} else if (role === 'child-manager') {
+  let server;
+  server = Manager.serve(process.argv[3], { add: (a, b) => a + b, stop: () => { setImmediate(() => server.close()); } });
+} else if (role === 'child-ipc-echo') {
+  process.on('message', (m) => process.send(m.a[0] + m.a[1]));
+  process.send('ready');
 } else if (role === 'child-map-set') {
   const map = SharedMap.open(process.argv[3]);
   const go = SharedMemory.open(process.argv[4]);
@@ -891,6 +985,7 @@ async function main() {
   if (!opts.only || opts.only === 'list') benchList();
   if (!opts.only || opts.only === 'queue') await benchQueue();
   if (!opts.only || opts.only === 'map') await benchMap();
+  if (!opts.only || opts.only === 'manager') await benchManager();
   if (!opts.only || opts.only === 'sync') await benchSync();
   if (!opts.only || opts.only === 'pingpong') {
     await benchPingPong();

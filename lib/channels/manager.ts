@@ -161,18 +161,22 @@ class Server implements ManagerServer {
         const call = await pipe.recvAsync();
         if (!Array.isArray(call) || typeof call[0] !== 'number' || typeof call[1] !== 'string' || !Array.isArray(call[2])) continue;
         const [id, method, args] = call as [number, string, unknown[]];
-        // Each call runs on its own: an async method does not hold up the next call.
-        void (async () => {
-          try {
-            if (!this.#methods.includes(method)) {
-              throw Object.assign(new TypeError(`'${this.name}' serves no method '${method}'`), { code: 'ERR_SHMKIT_NO_SUCH_METHOD' });
-            }
-            const value = await (this.#object as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
-            await send([id, 0, value]);
-          } catch (error) {
-            await send([id, 1, toRemote(error)]);
+        // A sync method runs and answers here, before this loop looks for the next call
+        // (that look spins for a few microseconds: the reply must already be out). An
+        // async one answers when it settles, and the next calls run meanwhile.
+        let value: unknown;
+        try {
+          if (!this.#methods.includes(method)) {
+            throw Object.assign(new TypeError(`'${this.name}' serves no method '${method}'`), { code: 'ERR_SHMKIT_NO_SUCH_METHOD' });
           }
-        })();
+          value = (this.#object as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
+        } catch (error) {
+          void send([id, 1, toRemote(error)]);
+          continue;
+        }
+        if (typeof (value as PromiseLike<unknown> | undefined)?.then === 'function') {
+          Promise.resolve(value).then((v) => send([id, 0, v]), (error: unknown) => send([id, 1, toRemote(error)]));
+        } else void send([id, 0, value]);
       }
     } catch {
       // The client closed or died, or this server closed: the connection ends.
@@ -368,6 +372,10 @@ class Connection {
         this.#pending.delete(id);
         if (failed === 1) p.reject(fromRemote(value as RemoteError, p.caller));
         else p.resolve(value);
+        // Let the caller's continuation run (it usually makes the next call) before this
+        // loop's next look, which spins a few microseconds on this thread and would only
+        // hold that call back.
+        if (!this.#pipe.poll()) await new Promise((r) => setImmediate(r));
       }
     } catch (error) {
       if (this.#ended === undefined) this.#end();
