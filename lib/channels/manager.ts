@@ -215,7 +215,7 @@ function attach(name: string, caller: Function): { shm: SharedMemory; lock: Lock
   const shm = SharedMemory.open(name);
   try {
     const w = new Int32Array(shm.view(0, 8));
-    if (shm.size !== SEGMENT || w[0] !== MAGIC || w[1] !== VERSION) {
+    if (shm.size < SEGMENT || w[0] !== MAGIC || w[1] !== VERSION) {
       throw shmkitError(`'${name}' is not a shmkit Manager (or one of another version)`, 'ERR_SHMKIT_KIND', caller, TypeError);
     }
     return { shm, lock: Lock.at(shm, LOCK_AT) };
