@@ -203,6 +203,12 @@ export class Pipe extends SharedObject {
     }
   }
 
+  /** @internal Whether recv() would return at once: a message waits, or the other end closed. No look at the OS (poll() makes one). */
+  get ready(): boolean {
+    const inbox = this.#receiver(readyGetter);
+    return !inbox.empty || inbox.ended || this.#peerClosed();
+  }
+
   /** poll's loop, written once for both forms. */
   *#polling(timeout: number, caller: Function): Generator<Sleep, boolean, boolean> {
     const inbox = this.#receiver(caller);
@@ -278,6 +284,8 @@ export class Pipe extends SharedObject {
     return (error as CodedError).code === 'ERR_SHMKIT_QUEUE_ENDED' ? gone(caller) : error;
   }
 }
+
+const readyGetter = Object.getOwnPropertyDescriptor(Pipe.prototype, 'ready')!.get!;
 
 registerKind(Pipe, {
   code: 11,
