@@ -300,3 +300,17 @@ test('a writer SIGKILLed at random moments 100 times: the map checks sound, ever
   // The kills must land mid-change often enough for the test to mean something.
   assert.ok(dirty >= 3, `only ${dirty} of 100 kills left the map mid-change`); // 8 of 100 seen
 });
+
+test('review: a getter that uses a map while a value is prepared does not store under its key; an entry that can never fit evicts nothing', (t) => {
+  const m = make(t, { maxEntries: 16, maxBytes: 2000, eviction: 'lru' });
+  m.set('a', { get v() { m.has('bbbb'); return 1; } });
+  assert.deepEqual(m.get('a'), { v: 1 });
+  assert.equal(m.has('bbbb'), false);
+  m.set('t', 1, { get ttl() { m.get('zzzz'); return 60_000; } });
+  assert.equal(m.get('t'), 1);
+  assert.deepEqual(m.check(), []);
+  for (let i = 0; i < 10; i++) m.set(`k${i}`, i);
+  const size = m.size;
+  assert.throws(() => m.set('huge', new Uint8Array(1883 - 32 - 4)), { code: 'ERR_SHMKIT_FULL' });
+  assert.equal(m.size, size, 'nothing evicted for an entry whose block exceeds maxBytes');
+});

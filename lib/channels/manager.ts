@@ -183,16 +183,18 @@ class Server implements ManagerServer {
         // (that look spins for a few microseconds: the reply must already be out). An
         // async one answers when it settles, and the next calls run meanwhile.
         let value: unknown;
+        let thenable = false;
         try {
           if (!this.#methods.includes(method)) {
             throw Object.assign(new TypeError(`'${this.name}' serves no method '${method}'`), { code: 'ERR_SHMKIT_NO_SUCH_METHOD' });
           }
           value = (this.#object as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
+          thenable = typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'; // a getter that throws is the call's error
         } catch (error) {
           void send([id, 1, toRemote(error)]);
           continue;
         }
-        if (typeof (value as PromiseLike<unknown> | undefined)?.then === 'function') {
+        if (thenable) {
           Promise.resolve(value).then((v) => send([id, 0, v]), (error: unknown) => send([id, 1, toRemote(error)]));
         } else {
           void send([id, 0, value]);

@@ -282,7 +282,10 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     const lo = u32[f]!;
     if (code === CODE_AS_IS && (lo === Q || lo === D) && u32[f + 1] === 0 && FLOAT_COPY_KEEPS_BITS) {
       const x = this.#f64[this.#slot[i]! / 8]!;
-      if (Atomics.load(u8, c) === CODE_AS_IS && u32[f] === lo && u32[f + 1] === 0) {
+      // And the value once more: a writer that changed the item's type twice while this
+      // read ran (ABA) has usually left another value than the one caught mid-change.
+      const y = this.#f64[this.#slot[i]! / 8]!;
+      if (Atomics.load(u8, c) === CODE_AS_IS && u32[f] === lo && u32[f + 1] === 0 && x === y && (x !== 0 || Object.is(x, y))) {
         if (lo === D) return x;
         scratch[0] = x;
         const h = scratchI32[1]!;

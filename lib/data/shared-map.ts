@@ -572,18 +572,20 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
 
   /** Stores `value` under `key` (replacing any); returns the map. `ERR_SHMKIT_FULL` if it does not fit. */
   set(key: string, value: SharedMapValue, options?: SharedMapSetOptions): this {
-    const h = hashKey(key, this.set);
+    // The key last: a getter that expiry() or v8.serialize runs may use a map, which
+    // would overwrite the key's scratch.
     const expires = expiry(options, this.set);
     prepareValue(value, this.set);
+    const h = hashKey(key, this.set);
     this.#exclusive(this.set, () => this.#store(h, key, expires, false, this.set));
     return this;
   }
 
   /** Stores `value` only if `key` has none; returns whether it did. */
   setIfAbsent(key: string, value: SharedMapValue, options?: SharedMapSetOptions): boolean {
-    const h = hashKey(key, this.setIfAbsent);
     const expires = expiry(options, this.setIfAbsent);
     prepareValue(value, this.setIfAbsent);
+    const h = hashKey(key, this.setIfAbsent); // last, as in set
     return this.#exclusive(this.setIfAbsent, () => this.#store(h, key, expires, true, this.setIfAbsent));
   }
 
@@ -639,10 +641,10 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
    * whether it stored. The entry keeps its ttl.
    */
   compareAndSet(key: string, expected: SharedMapValue, value: SharedMapValue): boolean {
-    const h = hashKey(key, this.compareAndSet);
     prepareValue(expected, this.compareAndSet);
     const want = { type: vType, num: vNum, big: vBig, bytes: vBytes === NO_BYTES ? vBytes : vBytes.slice() }; // the next prepareValue reuses the scratch
     prepareValue(value, this.compareAndSet);
+    const h = hashKey(key, this.compareAndSet); // last, as in set
     return this.#exclusive(this.compareAndSet, () => {
       const a = this.#writerFind(h, key, this.compareAndSet);
       if (a < 0) return false;
@@ -765,7 +767,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       }
     }
     const need = E_KEY + kLen + vBytes.length;
-    if (need > this.#arenaBytes) throw fullError(`an entry of ${need} bytes does not fit its ${this.#arenaBytes} bytes (maxBytes)`, caller);
+    if (classSize(need) > this.#arenaBytes) throw fullError(`an entry of ${need} bytes does not fit its ${this.#arenaBytes} bytes (maxBytes)`, caller);
     if (a < 0 && Atomics.load(w, COUNT) >= this.#maxEntries) {
       this.#makeRoom(() => Atomics.load(w, COUNT) < this.#maxEntries, `${this.#maxEntries} entries (maxEntries)`, caller);
       a = this.#writerFind(h, key, caller);
