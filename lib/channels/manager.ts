@@ -310,12 +310,10 @@ export const Manager = Object.freeze({
     const knocks = Queue.within(listening.shm, listening.shm.view(RING_AT, ringBytes(KNOCKS, KNOCK_SIZE)));
     const pipe = Pipe.create({ name: `shmkit-mgr-${randomBytes(8).toString('hex')}`, capacity: PIPE_CAPACITY, maxMessageSize: MAX_CALL_BYTES, unlinkOnExit: true });
     const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now(), 1000));
-    let methods: string[];
     try {
       if (!(await knocks.putAsync(pipe.name, { signal }))) throw new Error('unreachable');
       const hello = await pipe.recvAsync({ signal });
       if (!Array.isArray(hello) || hello[0] !== 'hello' || !Array.isArray(hello[1])) throw shmkitError(`'${name}' answered with something that is not a Manager's hello`, 'ERR_SHMKIT_KIND', Manager.connect);
-      methods = hello[1] as string[];
     } catch (error) {
       pipe.close();
       const code = (error as Error).name === 'TimeoutError' ? 'ERR_SHMKIT_TIMEOUT' : undefined;
@@ -330,7 +328,7 @@ export const Manager = Object.freeze({
       knocks.close();
       listening.shm.close();
     }
-    return new Connection(name, pipe, methods).proxy as ManagerProxy<T>;
+    return new Connection(name, pipe).proxy as ManagerProxy<T>;
   },
 });
 
@@ -343,7 +341,7 @@ class Connection {
   #ended: CodedError | undefined;
   #bye = false;
 
-  constructor(name: string, pipe: Pipe, methods: string[]) {
+  constructor(name: string, pipe: Pipe) {
     this.#name = name;
     this.#pipe = pipe;
     const call = (method: string) => {
@@ -352,7 +350,6 @@ class Connection {
     };
     const close = (): void => this.#close(closedCall(this.#name, close));
     const cache = new Map<string, Function>();
-    void methods;
     this.proxy = new Proxy(Object.freeze({}), {
       get: (_, key) => {
         if (typeof key !== 'string' || key === 'then') return undefined; // not a thenable: `await connect()` gives the proxy
@@ -394,9 +391,8 @@ class Connection {
         // hold that call back.
         if (!this.#pipe.poll()) await new Promise((r) => setImmediate(r));
       }
-    } catch (error) {
+    } catch {
       if (this.#ended === undefined) this.#end();
-      void error;
     }
   }
 
