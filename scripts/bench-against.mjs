@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The fast paths of this checkout against another build of shmkit, in the same run:
-//   node scripts/bench-against.mjs /path/to/other/checkout [--rounds 15]
+//   node scripts/bench-against.mjs /path/to/other/checkout [--rounds 15] [--case TEXT]
 // The other checkout must be built (dist/ and its native addon). Each round runs every
 // case once per build, each in a fresh process, alternating which build goes first, so
 // that a machine that drifts (these are shared VMs) drifts for both, and pinned to one
@@ -58,9 +58,9 @@ if (process.argv[2] === '--child') {
     done();
   }
 } else {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '15' }, n: { type: 'string', default: '200000' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { rounds: { type: 'string', default: '15' }, n: { type: 'string', default: '200000' }, case: { type: 'string' } } });
   if (positionals.length !== 1) {
-    console.error('usage: node scripts/bench-against.mjs OTHER_CHECKOUT [--rounds 15] [--n 200000]');
+    console.error('usage: node scripts/bench-against.mjs OTHER_CHECKOUT [--rounds 15] [--n 200000] [--case TEXT]');
     process.exit(2);
   }
   const builds = { this: here, other: resolve(positionals[0]) };
@@ -68,7 +68,7 @@ if (process.argv[2] === '--child') {
   const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
   console.log(`this: ${builds.this}\nother: ${builds.other}\n${values.rounds} rounds, alternating${pinned ? ', on CPU 1' : ''}; ns per operation`);
   console.log('| case | this, median | other, median | ratio | this, best | other, best | ratio |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const name of Object.keys(CASES)) {
+  for (const name of Object.keys(CASES).filter((c) => values.case === undefined || c.includes(values.case))) {
     const times = { this: [], other: [] };
     for (let r = 0; r < Number(values.rounds); r++) {
       for (const which of r % 2 ? ['other', 'this'] : ['this', 'other']) {

@@ -99,6 +99,19 @@ const FLUX_MS = 20;
  * code. A CPython reader that meets it mid-change gets a KeyError.
  */
 const CODE_BUSY = 0xff;
+
+/**
+ * "SLCC" (little-endian): the start of the change counts a list made here keeps after its
+ * codes (docs/memory-layout.md). CPython sizes its lists exactly and never reads past the
+ * codes, so the extra bytes are invisible to it; a list without them (made by CPython)
+ * is read with the code and format checks alone.
+ */
+const COUNTS_MAGIC = 0x43434c53;
+
+/** Where a list of n items with data area `dataBytes` keeps its change counts (8-aligned). */
+function countsAt(n: number, dataBytes: number): number {
+  return Math.ceil(((n + 2) * 8 + dataBytes + 9 * n) / 8) * 8;
+}
 const CODE_AS_IS = 0;
 const CODE_STR = 1;
 const CODE_BYTES = 2;
@@ -146,6 +159,13 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
   readonly #slot: Float64Array;
   readonly #formats: number;
   readonly #codes: number;
+  /**
+   * Each item's change count: odd while a shmkit writer changes anything but a number's
+   * value, one more (even) after, so that a reader can tell a change overlapped its read
+   * even when the item's code and format came back to what they were (ABA). A list
+   * without counts (CPython's) gets private zeros.
+   */
+  readonly #changes: Int32Array;
   /** Each slot's "<n>s" format as two uint32s, made on first use. */
   readonly #stringFormatLo: Uint32Array;
   readonly #stringFormatHi: Uint32Array;
@@ -182,6 +202,10 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     this.#slot = Float64Array.from(offsets, (o) => dataStart + o);
     this.#formats = dataStart + offsets[length]!;
     this.#codes = this.#formats + 8 * length;
+    const counts = countsAt(length, offsets[length]!);
+    const hasCounts = buffer.byteLength >= counts + 8 + 4 * length &&
+      this.#u32[counts / 4] === COUNTS_MAGIC && this.#u32[counts / 4 + 1] === length;
+    this.#changes = hasCounts ? new Int32Array(buffer, counts + 8, length) : new Int32Array(length);
     this.#stringFormatLo = new Uint32Array(length);
     this.#stringFormatHi = new Uint32Array(length);
   }
@@ -215,13 +239,16 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
       }
       offsets.push(offsets[offsets.length - 1]! + size);
     }
-    const size = 8 + 8 * (n + 1) + offsets[n]! + 8 * n + n;
+    const counts = countsAt(n, offsets[n]!);
+    const size = counts + 8 + 4 * n;
     const shm = SharedMemory.create({ name: opts.name as string | undefined, size, mode: opts.mode as number | undefined,
       unlinkOnExit: opts.unlinkOnExit as boolean | undefined });
     try {
       const view = new DataView(shm.buffer);
       view.setBigInt64(0, BigInt(n), true);
       offsets.forEach((o, i) => view.setBigInt64(8 + 8 * i, BigInt(o), true));
+      view.setUint32(counts, COUNTS_MAGIC, true);
+      view.setUint32(counts + 4, n, true);
       const list = new ShareableList(CONSTRUCT, shm, n, offsets, policy);
       prepared.forEach((p, i) => list.#write(i, p));
       return list;
@@ -268,24 +295,25 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
    * The item at `index`; negative indices count from the end, as in Python. A reader
    * racing a shmkit writer gets the old value or the new one, whole: a number replaced by
    * a number of its type is one 8-byte store; any other change is bracketed by the
-   * item's code (CODE_BUSY, then the new code), and a read that saw the code change under
-   * it, or the format, looks again (docs/api.md, "Readers and a writer at once").
+   * item's change count (odd during the change) and code (CODE_BUSY, then the new code),
+   * and a read that saw the count, the code or the format change under it looks again
+   * (docs/api.md, "Readers and a writer at once").
    */
   get(index: number): ShareableValue {
     const i = this.#position(index, this.get);
     const f = this.#formats / 4 + 2 * i;
     const c = this.#codes + i;
     // The common case inline: a number, its value one 8-byte load between two looks at
-    // its code and format (a format torn between its halves cannot pass both looks).
+    // its change count, code and format (the count catches a shmkit writer's change even
+    // if the type came back; the code and format a CPython writer's, and a format torn
+    // between its halves cannot pass both looks).
     const u8 = this.#u8, u32 = this.#u32;
+    const changes = this.#changes[i]!;
     const code = Atomics.load(u8, c);
     const lo = u32[f]!;
-    if (code === CODE_AS_IS && (lo === Q || lo === D) && u32[f + 1] === 0 && FLOAT_COPY_KEEPS_BITS) {
+    if ((changes & 1) === 0 && code === CODE_AS_IS && (lo === Q || lo === D) && u32[f + 1] === 0 && FLOAT_COPY_KEEPS_BITS) {
       const x = this.#f64[this.#slot[i]! / 8]!;
-      // And the value once more: a writer that changed the item's type twice while this
-      // read ran (ABA) has usually left another value than the one caught mid-change.
-      const y = this.#f64[this.#slot[i]! / 8]!;
-      if (Atomics.load(u8, c) === CODE_AS_IS && u32[f] === lo && u32[f + 1] === 0 && x === y && (x !== 0 || Object.is(x, y))) {
+      if (Atomics.load(u8, c) === CODE_AS_IS && this.#changes[i] === changes && u32[f] === lo && u32[f + 1] === 0) {
         if (lo === D) return x;
         scratch[0] = x;
         const h = scratchI32[1]!;
@@ -306,8 +334,9 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
           throw listError(`item ${i} has been in the middle of a change for over ${FLUX_MS} ms (its writer paused or died there; a set() repairs it)`, this.get);
         }
       }
+      const changes = Atomics.load(this.#changes, i);
       const code = Atomics.load(this.#u8, c);
-      if (code === CODE_BUSY) continue;
+      if (code === CODE_BUSY || (changes & 1) !== 0) continue;
       this.#load8(f * 4); // the format's 8 bytes in one access
       const lo = scratchU32[0]!;
       const hi = scratchU32[1]!;
@@ -315,15 +344,16 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
       try {
         value = this.#decode(i, lo, hi, code);
       } catch (error) {
-        if (this.#unchanged(f, c, lo, hi, code)) throw error; // not a change in flux: the bytes are bad
+        if (this.#unchanged(i, changes, f, c, lo, hi, code)) throw error; // not a change in flux: the bytes are bad
         continue;
       }
-      if (this.#unchanged(f, c, lo, hi, code)) return value;
+      if (this.#unchanged(i, changes, f, c, lo, hi, code)) return value;
     }
   }
 
-  /** Whether item (f, c) still has format (lo, hi) and `code`. */
-  #unchanged(f: number, c: number, lo: number, hi: number, code: number): boolean {
+  /** Whether item i (format at f, code at c) still has change count `changes`, format (lo, hi) and `code`. */
+  #unchanged(i: number, changes: number, f: number, c: number, lo: number, hi: number, code: number): boolean {
+    if (Atomics.load(this.#changes, i) !== changes) return false;
     if (Atomics.load(this.#u8, c) !== code) return false;
     this.#load8(f * 4);
     return lo === scratchU32[0] && hi === scratchU32[1];
@@ -530,13 +560,19 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     return this.#u32[f] === lo && this.#u32[f + 1] === 0 && this.#u8[this.#codes + i] === CODE_AS_IS;
   }
 
-  /** Marks item i as mid-change for readers (get looks again until #end). */
+  /**
+   * Marks item i as mid-change for readers (get looks again until #end): its change count
+   * odd (it stays odd if a writer killed mid-change left it so), then the busy code.
+   */
   #begin(i: number): void {
+    Atomics.store(this.#changes, i, Atomics.load(this.#changes, i) | 1);
     Atomics.store(this.#u8, this.#codes + i, CODE_BUSY);
   }
 
+  /** Ends #begin: the new code, then the change count even again, one past what it was. */
   #end(i: number, code: number): void {
     Atomics.store(this.#u8, this.#codes + i, code);
+    Atomics.store(this.#changes, i, (Atomics.load(this.#changes, i) | 1) + 1);
   }
 
   /** Writes a short ASCII string that fits the slot; false (nothing written) otherwise. */
