@@ -314,3 +314,113 @@ test('review: a getter that uses a map while a value is prepared does not store 
   assert.throws(() => m.set('huge', new Uint8Array(1883 - 32 - 4)), { code: 'ERR_SHMKIT_FULL' });
   assert.equal(m.size, size, 'nothing evicted for an entry whose block exceeds maxBytes');
 });
+
+// Review, second round: each of these failed before its fix.
+const rawOf = async (t, m) => {
+  const { SharedMemory } = await import('shmkit');
+  const raw = SharedMemory.open(m.name);
+  t.after(() => raw.close());
+  const w = new Int32Array(raw.buffer, 64); // the payload, after the 64-byte typed header
+  // The arena is the payload's last maxBytes bytes (docs/memory-layout.md).
+  return { raw, w, u8: new Uint8Array(raw.buffer, 64), arena: raw.size - 64 - m.maxBytes };
+};
+
+test('review: get and has write nothing in the arena, where a stale reader would write into memory a writer reused (lru)', async (t) => {
+  const m = make(t, { maxEntries: 8, maxBytes: 4096, eviction: 'lru' });
+  m.set('a', 'x'.repeat(40));
+  m.set('b', 7);
+  const { u8, arena } = await rawOf(t, m);
+  const before = u8.slice(arena);
+  assert.equal(m.get('a'), 'x'.repeat(40));
+  assert.equal(m.has('b'), true);
+  assert.deepEqual(u8.slice(arena), before, 'the arena is as the writer left it');
+  // And the access bits still steer eviction: read 'a', fill the map, 'a' survives.
+  for (let i = 0; i < 7; i++) m.set(`f${i}`, i);
+  assert.equal(m.get('a'), 'x'.repeat(40));
+  for (let i = 7; i < 14; i++) m.set(`f${i}`, i);
+  assert.equal(m.has('a'), true, 'read since the hand last passed: kept');
+  assert.deepEqual(m.check(), []);
+});
+
+test('review: a read-only handle waits out a writer rewriting memory instead of failing at once', async (t) => {
+  const m = make(t, { maxEntries: 8 });
+  m.set('a', 1);
+  const { w } = await rawOf(t, m);
+  const ro = SharedMap.open(m.name, { readOnly: true });
+  t.after(() => ro.close());
+  // A peer holds the epoch odd for 150 ms, as a writer does while it rewrites freed memory.
+  let odd;
+  const isOdd = new Promise((r) => { odd = r; });
+  const peer = runNode(`
+    import { SharedMemory } from 'shmkit';
+    const raw = SharedMemory.open(JSON.parse(process.env.SHMKIT_TEST_ARGS).name);
+    const w = new Int32Array(raw.buffer, 64);
+    Atomics.add(w, 2, 1);
+    console.log('odd');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 150);
+    Atomics.add(w, 2, 1);
+    raw.close();`, { args: { name: m.name }, timeout: 10_000, onStdout: (d) => { if (String(d).includes('odd')) odd(); } });
+  await isOdd;
+  assert.equal(w[2] & 1, 1);
+  const t0 = performance.now();
+  assert.deepEqual([...ro.keys()], ['a']);
+  assert.deepEqual([...ro.entries()], [['a', 1]]);
+  assert.ok(performance.now() - t0 < 900, 'it waited for the peer, not for its own time limit');
+  assert.equal((await peer).code, 0);
+});
+
+test('review: close() inside update\'s fn leaves the map usable by every other handle', async (t) => {
+  const m = make(t);
+  const other = SharedMap.open(m.name);
+  t.after(() => other.close());
+  // As libuv's uv_close from a callback: the update under way completes, then the handle closes.
+  assert.equal(m.update('k', () => {
+    m.close();
+    assert.equal(m.closed, true);
+    assert.throws(() => m.get('k'), { code: 'ERR_SHMKIT_CLOSED' });
+    return 1;
+  }), 1);
+  assert.equal(m.closed, true);
+  assert.throws(() => m.set('k', 0), { code: 'ERR_SHMKIT_CLOSED' });
+  assert.equal(other.get('k'), 1);
+  other.set('k', 2); // the lock must have been let go
+  assert.equal(other.get('k'), 2);
+  assert.deepEqual(other.check(), []);
+});
+
+test('review: a free list a peer made circular never hands one block to two entries', async (t) => {
+  const m = make(t, { maxEntries: 16 });
+  m.set('keep', 'k'.repeat(20));
+  m.set('a', 'a'.repeat(20));
+  m.delete('a');
+  const { w, arena } = await rawOf(t, m);
+  const k = [...w.subarray(16, 124)].findIndex((head) => head !== 0);
+  assert.ok(k >= 0, 'a free block');
+  const head = w[16 + k];
+  w[arena / 4 + (head - 8) / 4 + 1] = head; // its link: itself
+  m.set('b', 'b'.repeat(20));
+  m.set('c', 'c'.repeat(20));
+  assert.equal(m.get('b'), 'b'.repeat(20));
+  assert.equal(m.get('c'), 'c'.repeat(20));
+  assert.equal(m.get('keep'), 'k'.repeat(20));
+  assert.deepEqual(m.check(), []);
+});
+
+test('review: an index slot a peer pointed at garbage is repaired by a reader that can write; a read-only one says what is wrong', async (t) => {
+  const m = make(t, { maxEntries: 8 });
+  m.set('a', 1);
+  m.set('b', 2);
+  const { w } = await rawOf(t, m);
+  const base = 128 + (w[6] & 1) * 2 * w[7];
+  let slot = -1;
+  for (let i = 0; i < w[7]; i++) if (w[base + 2 * i + 1] > 1) { slot = i; break; }
+  const ro = SharedMap.open(m.name, { readOnly: true });
+  t.after(() => ro.close());
+  w[base + 2 * slot + 1] = 0x7ffffff8; // far outside the arena
+  assert.throws(() => { ro.get('a'); ro.get('b'); }, { code: 'ERR_SHMKIT_CORRUPT' });
+  const got = [m.get('a'), m.get('b')];
+  assert.ok(got.filter((v) => v === undefined).length === 1 && (got.includes(1) || got.includes(2)), `the damaged entry dropped, the other kept: ${got}`);
+  assert.deepEqual(m.check(), []);
+  m.set('a', 3);
+  assert.equal(ro.get('a'), 3);
+});

@@ -5,12 +5,17 @@
 //                        the allocator's top and free lists (one per size class)
 //   two index tables     open addressing, linear probing, 8-byte slots (hash, ref); one
 //                        is current, the other is where a rebuild writes
+//   two access arrays    a byte per slot of each table: read since the CLOCK hand passed
 //   the arena            entries: a 32-byte head, the key, the value
 //
 // Why it holds:
 // - An entry that the index points to is never written again except for its 8-byte number
-//   field (one store: a reader sees the old number or the new) and its access byte. Any
-//   other change writes a new entry and swaps the slot's ref in one store.
+//   field (one store: a reader sees the old number or the new). Any other change writes a
+//   new entry and swaps the slot's ref in one store. Readers write nothing but access
+//   bytes, which live beside the index, never in the arena: a stale reader's write there
+//   can only make an entry look read.
+// - A free block's link word (which readers never read) is odd, an entry's 0: a free list
+//   that leads to a block in use (a peer's damage) is caught when the block is taken.
 // - Memory that a stale reader may still be reading (a freed entry, the other table) is
 //   written only inside an odd epoch: a reader that saw the epoch change looks again.
 // - A writer marks the map dirty before its first change and clean after its last. The
@@ -52,7 +57,7 @@ const CONTROL = 512;
 const E_SIZE = 0; // u32 the block's size (a size class)
 const E_LINK = 4; // u32 next free block (offset + 8) while free
 const E_EXPIRES = 8; // f64 ms since the epoch, 0 for never
-const E_META = 16; // u32 key length (bits 0-15), type (16-23), accessed (24-31)
+const E_META = 16; // u32 key length (bits 0-15), type (16-23), 0 (24-31)
 const E_VLEN = 20; // u32 the value's byte length
 const E_NUM = 24; // 8 bytes: a number (f64), a bigint (i64) or a boolean (byte 24)
 const E_KEY = 32;
@@ -79,6 +84,10 @@ function classIndex(size: number): number {
   const e = 31 - Math.clz32(size - 1);
   return 5 + (e - 6) * 4 + ((size >>> (e - 2)) - 5);
 }
+/** Where the arena starts for `slots` slots per table: the control, two tables, two access arrays (8-aligned). */
+const arenaAt = (slots: number): number => CONTROL + 16 * slots + Math.ceil((2 * slots) / 8) * 8;
+/** A live entry as a rebuild sees it: [hash, arena offset, access byte]. */
+type Live = [number, number, number];
 const isClassSize = (n: number): boolean => n >= 32 && n % 8 === 0 && n <= MAX_ARENA && classSize(n) === n;
 
 // The key being looked up, prepared once per call (one thread runs one call at a time).
@@ -233,10 +242,17 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
   readonly #arenaBytes: number;
   readonly #maxEntries: number;
   readonly #lru: boolean;
+  readonly #access: number; // payload byte offset of the two access arrays
   #shm: SharedMemory;
-  /** The slot a writer's #find stopped at: the key's, or where it would go (-1: nowhere). */
+  /** The slot #find stopped at: the key's, or where it would go (-1: nowhere); and in which table. */
   #slot = -1;
+  #slotTable = 0;
   #slotWasTomb = false;
+  /** Writer calls under way on this handle (update's fn may call close(), which then waits for them). */
+  #busy = 0;
+  #closePending = false;
+  /** Whether this writer call has repaired the map already (a second repair would not help). */
+  #recovered = false;
 
   private constructor(token: symbol, shm: SharedMemory, payload: ArrayBuffer, caller: Function) {
     super(token, shm, true, new Int32Array(payload, 0, CONTROL / 4));
@@ -249,13 +265,14 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     const w = this.#w;
     // Fixed at create; checked here once, and what follows trusts only these copies.
     const slots = w[SLOTS]!, arenaBytes = w[ARENA_BYTES]!, maxEntries = w[MAX_ENTRIES]!;
-    const arena = CONTROL + 16 * slots;
+    const arena = arenaAt(slots);
     if (!(slots >= 2 && (slots & (slots - 1)) === 0 && slots <= 2 ** 23) || !(maxEntries >= 1 && maxEntries <= slots / 2)
       || !(arenaBytes >= 0 && arenaBytes % 8 === 0 && arena + arenaBytes === payload.byteLength) || (w[EVICTION]! >>> 0) > 1) {
       throw corruptError(`SharedMap '${shm.name}'`, `its sizes (slots ${slots}, maxEntries ${maxEntries}, maxBytes ${arenaBytes}) do not fit its ${payload.byteLength}-byte payload`, caller);
     }
     this.#slots = slots;
     this.#arena = arena;
+    this.#access = CONTROL + 16 * slots;
     this.#arenaBytes = arenaBytes;
     this.#maxEntries = maxEntries;
     this.#lru = w[EVICTION] === 1;
@@ -272,7 +289,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       throw invalidArgValue('options.eviction', opts.eviction, "must be 'none' or 'lru'", SharedMap.create);
     }
     const slots = 2 ** Math.ceil(Math.log2(2 * maxEntries));
-    const index = CONTROL + 16 * slots;
+    const index = arenaAt(slots);
     const payloadLength = index + maxBytes;
     const shm = createTyped(opts, { kind: 'SharedMap', payloadLength, elementType: 0, elementCount: maxEntries }, (payload) => {
       const w = new Int32Array(payload, 0, CONTROL / 4);
@@ -280,7 +297,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       w[MAX_ENTRIES] = maxEntries;
       w[ARENA_BYTES] = maxBytes;
       w[EVICTION] = opts.eviction === 'lru' ? 1 : 0;
-    }, index); // the control and the index reserved now; the arena as it is used
+    }, index); // the control, the index and the access arrays reserved now; the arena as it is used
     return built(shm, () => new SharedMap(CONSTRUCT, shm, payloadView(shm, payloadLength), SharedMap.create));
   }
 
@@ -330,7 +347,17 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     return n;
   }
 
+  /** Whether {@link close} has been called (one called inside update's fn counts at once). */
+  override get closed(): boolean {
+    return this.#closePending || super.closed;
+  }
+
+  /** Unmaps the map. Inside update's fn, it takes effect when the update ends, after its lock is let go. */
   override close(): void {
+    if (this.#busy > 0) {
+      this.#closePending = true;
+      return;
+    }
     this.#lock?.close();
     super.close();
   }
@@ -353,13 +380,28 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
   #read(h: number, key: string, caller: Function, wantValue: boolean): unknown {
     this.checkOpen(caller);
     const w = this.#w;
+    let repaired = false;
     for (let tries = 0, since = 0; ; tries++) {
       const e = Atomics.load(w, EPOCH);
       if ((e & 1) === 0) {
         const a = this.#find(h, key);
         let out: unknown = a === -2 ? TORN : ABSENT;
-        if (a >= 0) out = this.#value(a, wantValue);
+        if (a >= 0) {
+          out = this.#value(a, wantValue);
+          if (this.#lru && !this.#readOnly && out !== ABSENT) {
+            // Beside the index, never in the arena: written only when it was 0.
+            const at = this.#access + this.#slotTable * this.#slots + this.#slot;
+            if (this.#u8[at] === 0) this.#u8[at] = 1;
+          }
+        }
         if (Atomics.load(w, EPOCH) === e) {
+          if (out === TORN && this.#lock !== undefined && !repaired) {
+            // Damage (a peer's, or a writer's that died before these checks existed): a
+            // handle that can write repairs it as a writer would, and looks again.
+            repaired = true;
+            this.#exclusive(caller, () => { if (this.#find(h, key) === -2) this.#recover(); });
+            continue;
+          }
           if (out === TORN) throw this.#corrupt('an entry that the index points to is not one', caller);
           if (out === ABSENT) return wantValue ? undefined : ABSENT;
           return out instanceof Structured ? this.#decode(out.bytes, caller) : out;
@@ -396,7 +438,9 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
    */
   #find(h: number, key: string): number {
     const w = this.#w, u8 = this.#u8, n = this.#slots, mask = n - 1;
-    const base = (CONTROL >> 2) + (w[TABLE]! & 1) * 2 * n;
+    const table = w[TABLE]! & 1;
+    const base = (CONTROL >> 2) + table * 2 * n;
+    this.#slotTable = table;
     let tomb = -1;
     for (let step = 0, i = h & mask; step < n; step++, i = (i + 1) & mask) {
       const ref = w[base + 2 * i + 1]!;
@@ -449,7 +493,6 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     const at = this.#arena + a;
     const expires = this.#f64[(at + E_EXPIRES) >> 3]!;
     if (expires !== 0 && Date.now() >= expires) return ABSENT;
-    if (this.#lru && !this.#readOnly && this.#u8[at + E_META + 3] === 0) this.#u8[at + E_META + 3] = 1; // written only when it was 0
     if (!wanted) return true;
     const meta = this.#w[(at + E_META) >> 2]!;
     const type = (meta >>> 16) & 0xff;
@@ -508,22 +551,24 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       }
       return true;
     };
-    for (let tries = 0; tries < 8; tries++) {
+    // A few passes without the lock; then a handle that can write holds writers off, and
+    // a read-only one waits for a pass that no rewrite overlaps, as #read does.
+    for (let tries = 0, since = 0; this.#lock === undefined || tries < 8; tries++) {
       const e = Atomics.load(w, EPOCH);
-      if ((e & 1) !== 0) continue;
-      let ok: boolean;
-      try {
-        ok = pass();
-      } catch (error) {
-        if (Atomics.load(w, EPOCH) === e) throw error;
-        continue;
+      if ((e & 1) === 0) {
+        let ok: boolean | undefined;
+        try {
+          ok = pass();
+        } catch (error) {
+          if (Atomics.load(w, EPOCH) === e) throw error;
+        }
+        if (ok !== undefined && Atomics.load(w, EPOCH) === e) {
+          if (!ok) throw this.#corrupt('an entry that the index points to is not one', caller);
+          return;
+        }
       }
-      if (Atomics.load(w, EPOCH) === e) {
-        if (!ok) throw this.#corrupt('an entry that the index points to is not one', caller);
-        return;
-      }
+      if (this.#lock === undefined) since = this.#flux(tries, since, caller);
     }
-    if (this.#lock === undefined) throw shmkitError(`SharedMap '${this.name}': writers kept rewriting it during every pass (a read-only handle cannot hold them off)`, 'ERR_SHMKIT_TIMEOUT', caller);
     this.#exclusive(caller, () => {
       if (!pass()) throw this.#corrupt('an entry that the index points to is not one', caller);
     });
@@ -615,7 +660,8 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
   /**
    * Replaces the value under `key` with `fn(old)` (old is undefined if there is none),
    * under the map's exclusion: no other writer runs between the read and the write.
-   * Returns the new value. `fn` must not use the map (ERR_SHMKIT_DEADLOCK); if it throws,
+   * Returns the new value. `fn` must not write to the map (ERR_SHMKIT_DEADLOCK); a `close()` in
+   * it takes effect when the update ends (as libuv's `uv_close` from a callback); if it throws,
    * nothing changes. The entry keeps its ttl.
    */
   update(key: string, fn: (old: SharedMapValue) => SharedMapValue): SharedMapValue {
@@ -688,6 +734,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       Atomics.add(w, EPOCH, 1); // odd: every block goes back to the arena
       const base = (CONTROL >> 2) + (w[TABLE]! & 1) * 2 * this.#slots;
       w.fill(0, base, base + 2 * this.#slots);
+      this.#u8.fill(0, this.#access, this.#access + 2 * this.#slots);
       w.fill(0, FREE, FREE + NCLASS);
       w[TOP] = 0;
       w[USED] = 0;
@@ -702,10 +749,15 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
   /**
    * Checks the map's invariants (docs/memory-layout.md, SharedMap) and returns what is
    * wrong, an empty array for a sound map. It holds the writers' lock, so a map that a
-   * writer left mid-change is first repaired, as the next writer would.
+   * writer left mid-change is first repaired, as the next writer would; and a map found
+   * wrong (a peer's damage) is repaired after: entries that fail a check are dropped.
    */
   check(): string[] {
-    return this.#exclusive(this.check, () => this.#problems());
+    return this.#exclusive(this.check, () => {
+      const problems = this.#problems();
+      if (problems.length > 0) this.#recover();
+      return problems;
+    });
   }
 
   /** The writers' lock held around `fn`, and a map left mid-change repaired first. */
@@ -717,6 +769,8 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     }
     lock.acquire();
     const w = this.#w;
+    this.#busy++;
+    this.#recovered = false;
     try {
       if (lock.ownerDied || w[DIRTY] !== 0 || (w[EPOCH]! & 1) !== 0) this.#recover();
       const out = fn();
@@ -727,6 +781,10 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       return out;
     } finally {
       lock.release();
+      if (--this.#busy === 0 && this.#closePending) {
+        this.#closePending = false;
+        this.close();
+      }
     }
   }
 
@@ -774,14 +832,20 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     }
     const fresh = this.#alloc(classSize(need), caller);
     if (fresh === undefined) throw fullError(`no room for ${classSize(need)} more bytes in its ${this.#arenaBytes} (maxBytes; ${w[USED]} in entries)`, caller);
-    // Room may have been made by evicting: the key's slot is looked up again.
-    a = this.#writerFind(h, key, caller);
+    // Room may have been made by evicting: the key's slot is looked up again. (Not with
+    // #writerFind: a repair now would count the block just taken as free.)
+    a = this.#find(h, key);
+    if (a === -2) {
+      this.#recover();
+      throw this.#corrupt('its index changed under this writer (repaired; try again)', caller);
+    }
     const [b, reused] = fresh;
     this.#begin();
     if (reused) Atomics.add(w, EPOCH, 1);
     this.#writeEntry(b, expires);
     if (reused) Atomics.add(w, EPOCH, 1);
-    const base = (CONTROL >> 2) + (w[TABLE]! & 1) * 2 * this.#slots;
+    const table = w[TABLE]! & 1;
+    const base = (CONTROL >> 2) + table * 2 * this.#slots;
     const size = w[(this.#arena + b) >> 2]!;
     if (a >= 0) {
       const at = this.#arena + a;
@@ -794,6 +858,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       const i = this.#slot;
       if (i < 0) throw this.#corrupt('its index has no free slot', caller);
       w[base + 2 * i] = h;
+      this.#u8[this.#access + table * this.#slots + i] = 0; // not yet read: the first the CLOCK hand may take
       Atomics.store(w, base + 2 * i + 1, b + 8);
       if (this.#slotWasTomb) w[TOMBS] = w[TOMBS]! - 1;
       w[COUNT] = w[COUNT]! + 1;
@@ -823,7 +888,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     const at = this.#arena + b, w = this.#w, u8 = this.#u8;
     w[(at + E_LINK) >> 2] = 0;
     this.#f64[(at + E_EXPIRES) >> 3] = expires;
-    w[(at + E_META) >> 2] = kLen | (vType << 16); // not yet read: the first the CLOCK hand may take
+    w[(at + E_META) >> 2] = kLen | (vType << 16);
     w[(at + E_VLEN) >> 2] = vBytes.length;
     this.#f64[(at + E_NUM) >> 3] = 0;
     this.#writeFixed(at);
@@ -858,7 +923,11 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       Atomics.add(w, EPOCH, 1);
     }
     const head = w[FREE + k]!;
-    if (head !== 0) return [this.#pop(k, head, caller), true];
+    if (head !== 0) {
+      const a = this.#pop(k, head, caller);
+      if (a >= 0) return [a, true];
+      return this.#take(size, caller); // repaired: the lists are rebuilt
+    }
     let top = w[TOP]!;
     if (!(top >= 0 && top <= this.#arenaBytes && top % 8 === 0)) {
       this.#recover(); // a top a peer wrote: rebuilt from the entries
@@ -877,6 +946,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       // A larger free block, split: its tail goes back as free blocks. Freed memory, so
       // written inside an odd epoch.
       const a = this.#pop(j, hj, caller);
+      if (a < 0) return this.#take(size, caller);
       Atomics.add(w, EPOCH, 1);
       this.#carve(a + size, a + w[(this.#arena + a) >> 2]!);
       w[(this.#arena + a) >> 2] = size;
@@ -886,16 +956,22 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     return undefined;
   }
 
+  /** The head block of free list k, taken off it; -1 if the list was damaged (then the map is repaired: take again). */
   #pop(k: number, head: number, caller: Function): number {
     const w = this.#w;
     const a = head - 8;
     const top = w[TOP]!;
-    if (!(a >= 0 && a % 8 === 0 && a + E_KEY <= top) || classIndex(w[(this.#arena + a) >> 2]!) !== k || !isClassSize(w[(this.#arena + a) >> 2]!)) {
+    const size = a >= 0 && a % 8 === 0 && a + E_KEY <= top ? w[(this.#arena + a) >> 2]! : 0;
+    const link = size !== 0 ? w[(this.#arena + a + E_LINK) >> 2]! : 0;
+    // A free block has an odd link (docs/memory-layout.md); a block in use has 0, so a
+    // list that a peer made lead to one (a cycle, say) is caught here, not handed out twice.
+    if (!isClassSize(size) || classIndex(size) !== k || a + size > top || (link & 1) !== 1 || (link - 1) % 8 !== 0) {
+      if (this.#recovered) throw this.#corrupt('a free list stays damaged after a repair', caller);
       this.#recover(); // a free list a peer damaged: rebuilt from the index
-      throw this.#corrupt('a free list pointed outside the arena (repaired; try again)', caller);
+      return -1;
     }
     this.#begin();
-    w[FREE + k] = w[(this.#arena + a + E_LINK) >> 2]!;
+    w[FREE + k] = link - 1;
     return a;
   }
 
@@ -913,10 +989,15 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
   #free(a: number): void {
     const w = this.#w, at = this.#arena + a;
     const size = w[at >> 2]!;
-    const k = classIndex(size);
-    w[(at + E_LINK) >> 2] = w[FREE + k]!;
-    w[FREE + k] = a + 8;
+    this.#push(a, size);
     w[USED] = w[USED]! - size;
+  }
+
+  /** Block a (of class size `size`) onto its free list: its link odd, the list's old head + 1. */
+  #push(a: number, size: number): void {
+    const w = this.#w, k = classIndex(size);
+    w[(this.#arena + a + E_LINK) >> 2] = w[FREE + k]! + 1;
+    w[FREE + k] = a + 8;
   }
 
   /** Removes the entry a at slot i of the current table. */
@@ -925,6 +1006,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     const base = (CONTROL >> 2) + (w[TABLE]! & 1) * 2 * this.#slots;
     const at = this.#arena + a;
     Atomics.store(w, base + 2 * i + 1, TOMB);
+    this.#u8[this.#access + (w[TABLE]! & 1) * this.#slots + i] = 0;
     w[TOMBS] = w[TOMBS]! + 1;
     w[COUNT] = w[COUNT]! - 1;
     if (this.#f64[(at + E_EXPIRES) >> 3]! !== 0) w[TTLS] = w[TTLS]! - 1;
@@ -954,7 +1036,9 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       }
     }
     if (this.#lru) {
-      const base = (CONTROL >> 2) + (w[TABLE]! & 1) * 2 * n;
+      const table = w[TABLE]! & 1;
+      const base = (CONTROL >> 2) + table * 2 * n;
+      const access = this.#access + table * n;
       this.#begin();
       // Two turns of the hand at most: the first clears every access byte it passes.
       for (let step = 0; step < 2 * n && !enough() && (freed === 0 || !quiet); step++) {
@@ -962,9 +1046,8 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
         w[HAND] = (i + 1) % n;
         const ref = w[base + 2 * i + 1]!;
         if (ref === EMPTY || ref === TOMB || !this.#sane(ref - 8)) continue;
-        const at = this.#arena + ref - 8;
-        if (this.#u8[at + E_META + 3] !== 0) {
-          this.#u8[at + E_META + 3] = 0;
+        if (this.#u8[access + i] !== 0) {
+          this.#u8[access + i] = 0;
           continue;
         }
         this.#remove(i, ref - 8);
@@ -983,11 +1066,13 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     this.#reindex(this.#liveEntries(false));
   }
 
-  /** [hash, arena offset] of every entry in the current table; with `checked`, only entries that pass every check, once per key. */
-  #liveEntries(checked: boolean): [number, number][] {
+  /** [hash, arena offset, access byte] of every entry in the current table; with `checked`, only entries that pass every check, once per key. */
+  #liveEntries(checked: boolean): Live[] {
     const w = this.#w, n = this.#slots;
-    const base = (CONTROL >> 2) + (w[TABLE]! & 1) * 2 * n;
-    const out: [number, number][] = [];
+    const table = w[TABLE]! & 1;
+    const base = (CONTROL >> 2) + table * 2 * n;
+    const access = this.#access + table * n;
+    const out: Live[] = [];
     const keys = checked ? new Set<string>() : undefined;
     const now = Date.now();
     for (let i = 0; i < n; i++) {
@@ -1010,25 +1095,28 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
         this.#remove(i, a);
         continue;
       }
-      out.push([w[base + 2 * i]!, a]);
+      out.push([w[base + 2 * i]!, a, this.#u8[access + i]! & 1]);
     }
     return out;
   }
 
   /** Writes `entries` into the other table and makes it current. */
-  #reindex(entries: [number, number][], odd = false): void {
+  #reindex(entries: Live[], odd = false): void {
     const w = this.#w, n = this.#slots, mask = n - 1;
     this.#begin();
     if (!odd) Atomics.add(w, EPOCH, 1); // odd: a stale reader may still be in the other table
     const next = (w[TABLE]! & 1) ^ 1;
     const base = (CONTROL >> 2) + next * 2 * n;
+    const access = this.#access + next * n;
     w.fill(0, base, base + 2 * n);
+    this.#u8.fill(0, access, access + n);
     let ttls = 0;
-    for (const [h, a] of entries) {
+    for (const [h, a, read] of entries) {
       let i = h & mask;
       while (w[base + 2 * i + 1] !== EMPTY) i = (i + 1) & mask;
       w[base + 2 * i] = h;
       w[base + 2 * i + 1] = a + 8;
+      this.#u8[access + i] = read;
       if (this.#f64[(this.#arena + a + E_EXPIRES) >> 3]! !== 0) ttls++;
     }
     Atomics.store(w, TABLE, next);
@@ -1046,11 +1134,12 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
    */
   #recover(): void {
     const w = this.#w;
+    this.#recovered = true;
     this.#begin();
     if ((w[EPOCH]! & 1) === 0) Atomics.add(w, EPOCH, 1);
     const entries = this.#liveEntries(true).sort((x, y) => x[1] - y[1]);
     // Overlapping blocks: the later one goes.
-    const kept: [number, number][] = [];
+    const kept: Live[] = [];
     let end = 0, used = 0;
     for (const e of entries) {
       if (e[1] < end || kept.length === this.#maxEntries) continue;
@@ -1083,9 +1172,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
         while (!isClassSize(size)) size -= 8;
       }
       w[(this.#arena + at) >> 2] = size;
-      const k = classIndex(size);
-      w[(this.#arena + at + E_LINK) >> 2] = w[FREE + k]!;
-      w[FREE + k] = at + 8;
+      this.#push(at, size);
       at += size;
     }
   }
@@ -1142,12 +1229,15 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     if (count > this.#maxEntries) out.push(`${count} entries, over maxEntries ${this.#maxEntries}`);
     for (let k = 0; k < NCLASS; k++) {
       let steps = 0;
-      for (let head = w[FREE + k]!; head !== 0; head = w[(this.#arena + head - 8 + E_LINK) >> 2]!) {
+      for (let head = w[FREE + k]!; head !== 0;) {
         const a = head - 8;
         if (!(a >= 0 && a % 8 === 0 && a + 32 <= top) || ++steps > this.#arenaBytes / 32) { out.push(`free list ${k}: bad link ${head}`); break; }
         const size = w[(this.#arena + a) >> 2]!;
-        if (!isClassSize(size) || classIndex(size) !== k) { out.push(`free list ${k}: block at ${a} has size ${size}`); break; }
+        if (!isClassSize(size) || classIndex(size) !== k || a + size > top) { out.push(`free list ${k}: block at ${a} has size ${size}`); break; }
+        const link = w[(this.#arena + a + E_LINK) >> 2]!;
+        if ((link & 1) !== 1) { out.push(`free list ${k}: block at ${a} is not marked free`); break; }
         blocks.push([a, size, `free block (class ${k})`]);
+        head = link - 1;
       }
     }
     blocks.sort((x, y) => x[0] - y[0]);
