@@ -130,3 +130,71 @@ test('close on either side settles what is pending with ERR_SHMKIT_CLOSED; a liv
   await assert.rejects(Manager.connect(name), { code: 'ENOENT' });
   b.close();
 });
+
+// Review, second round: each of these failed before its fix.
+test('review: close() returns at once even when a client stopped reading and its replies fill the pipe', { skip: isWindows && 'SIGSTOP (POSIX signals)' }, async (t) => {
+  const name = uniqueName(t);
+  let calls = 0, open;
+  const gate = new Promise((r) => { open = r; });
+  const server = Manager.serve(name, { async wait() { calls++; await gate; return 1; } });
+  t.after(() => server.close());
+  let child;
+  const client = runNode(`
+    import { Manager } from 'shmkit';
+    const m = await Manager.connect(JSON.parse(process.env.SHMKIT_TEST_ARGS).name, { timeout: 5000 });
+    for (let i = 0; i < 40; i++) m.wait().catch(() => {});
+    setInterval(() => {}, 1000);`, { args: { name }, timeout: 30_000, onSpawn: (c) => { child = c; } });
+  t.after(() => child.kill('SIGKILL'));
+  for (const end = Date.now() + 10_000; calls < 40 && Date.now() < end;) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(calls, 40, 'every call arrived');
+  child.kill('SIGSTOP');
+  open(); // 40 replies: 16 fill the pipe toward the stopped client, the rest wait
+  await new Promise((r) => setImmediate(r));
+  const t0 = performance.now();
+  server.close();
+  assert.ok(performance.now() - t0 < 500, `close() took ${performance.now() - t0} ms`);
+  child.kill('SIGKILL');
+  assertKilled(await client);
+});
+
+test('review: a server that takes over a dead one\'s name removes it at exit, as the first one would have', { skip: isWindows && 'a name goes with its last handle on Windows' }, async (t) => {
+  const name = uniqueName(t);
+  t.after(() => { try { SharedMemory.unlink(name); } catch {} });
+  const first = await runNode(`
+    import { Manager } from 'shmkit';
+    Manager.serve(JSON.parse(process.env.SHMKIT_TEST_ARGS).name, { f() {} });
+    process.kill(process.pid, 'SIGKILL');`, { args: { name }, timeout: 30_000 });
+  assertKilled(first);
+  assert.equal(SharedMemory.exists(name), true, 'a killed server leaves its name');
+  const second = await runNode(`
+    import { Manager } from 'shmkit';
+    Manager.serve(JSON.parse(process.env.SHMKIT_TEST_ARGS).name, { f() { return 1; } });
+    process.exit(0); // without close()`, { args: { name }, timeout: 30_000 });
+  assert.equal(second.code, 0, second.stderr);
+  assert.equal(SharedMemory.exists(name), false, 'the takeover server removed the name at exit');
+});
+
+test('review: a name being served never shows a client half a server: 200 serve/close cycles against a client connecting flat out', async (t) => {
+  const name = uniqueName(t);
+  let child, up;
+  const ready = new Promise((r) => { up = r; });
+  const client = runNode(`
+    import { Manager } from 'shmkit';
+    const { name } = JSON.parse(process.env.SHMKIT_TEST_ARGS);
+    console.log('trying');
+    const end = Date.now() + 20_000;
+    while (Date.now() < end) {
+      try { (await Manager.connect(name)).close(); }
+      catch (e) { if (e.code === 'ERR_SHMKIT_KIND') { console.error(e); break; } }
+    }`, { args: { name }, timeout: 40_000, onSpawn: (c) => { child = c; }, onStdout: (d) => { if (String(d).includes('trying')) up(); } });
+  t.after(() => child.kill('SIGKILL'));
+  await ready;
+  for (let i = 0; i < 200; i++) {
+    const server = Manager.serve(name, { f: () => i });
+    await new Promise((r) => setImmediate(r));
+    server.close();
+  }
+  child.kill('SIGTERM');
+  const r = await client;
+  assert.doesNotMatch(r.stderr, /ERR_SHMKIT_KIND/, 'a client saw a name without its Manager magic');
+});

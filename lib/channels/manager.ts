@@ -5,16 +5,18 @@
 // The name is a segment of its own (docs/memory-layout.md, "Manager"): a magic word, the
 // server's Lock (held by the serving thread for as long as it serves: the ownership core
 // then tells a client, or the next server, whether it lives) and a Queue ring where
-// clients knock. A client makes a duplex Pipe under a random name, sends that name through
+// clients knock. It is written whole before the name appears (createSegment's fill), so a
+// client never meets half a server. A client makes a duplex Pipe under a random name, sends that name through
 // the ring, and the server opens the other end; both unlink the pipe's name as soon as the
 // server has it, so nothing stays in /dev/shm after either dies. Calls and replies travel
 // on the pipe, matched by number; a Pipe tells each side when the other end's thread is
-// gone (within about 200 ms), which is how a server's death reaches every pending call.
+// gone (within about 200 ms), which is how a server's death reaches every pending call,
+// and its close flag tells a close from a death.
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { invalidArgType, invalidArgValue, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
 import { ownerAlive } from '../core/ownership.js';
-import { SharedMemory } from '../core/shared-memory.js';
+import { createSegment, removeAtExit, SharedMemory } from '../core/shared-memory.js';
 import { validateInteger, validateOptions } from '../core/validate.js';
 import { Lock } from '../sync/lock.js';
 import { Pipe } from './pipe.js';
@@ -155,6 +157,10 @@ class Server implements ManagerServer {
       } catch {
         // the client unlinked it first
       }
+      if (this.#closed) {
+        pipe.close(); // close() ran while this knock was being taken
+        return;
+      }
       this.#pipes.add(pipe);
       void this.#serve(pipe);
     }
@@ -213,14 +219,9 @@ class Server implements ManagerServer {
     if (this.#closed) return;
     this.#closed = true;
     this.#stop.abort();
-    for (const pipe of this.#pipes) {
-      try {
-        pipe.send(['bye']);
-      } catch {
-        // full or gone: the client learns of the close from the pipe's end
-      }
-      pipe.close();
-    }
+    // Never a send here: a client that stopped reading would hold close() up. The pipe's
+    // close flag tells the client this was a close, not a death.
+    for (const pipe of this.#pipes) pipe.close();
     this.#pipes.clear();
     try {
       SharedMemory.unlink(this.name);
@@ -258,27 +259,41 @@ export const Manager = Object.freeze({
   serve(name: string, object: object): ManagerServer {
     if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name, Manager.serve);
     if (typeof object !== 'object' && typeof object !== 'function' || object === null) throw invalidArgType('object', 'an object', object, Manager.serve);
-    let shm: SharedMemory;
+    const busy = (): CodedError => Object.assign(shmkitError(`A live server already serves '${name}'`, 'ERR_SHMKIT_PIPE_BUSY', Manager.serve), { code: 'EADDRINUSE' });
+    let shm: SharedMemory | undefined;
     try {
-      shm = SharedMemory.create({ name, size: SEGMENT, unlinkOnExit: true });
-      const lock = Lock.at(shm, LOCK_AT);
-      lock.acquire();
-      initRing(shm.view(0, SEGMENT), RING_AT, KNOCKS, KNOCK_SIZE, 0);
-      const w = new Int32Array(shm.view(0, 8));
-      w[1] = VERSION;
-      Atomics.store(w, 0, MAGIC);
-      return new Server(shm.name, shm, lock, object);
+      shm = createSegment({ name, size: SEGMENT, unlinkOnExit: true }, (view) => {
+        const area = view(0, SEGMENT);
+        initRing(area, RING_AT, KNOCKS, KNOCK_SIZE, 0);
+        const w = new Int32Array(area, 0, 2);
+        w[0] = MAGIC;
+        w[1] = VERSION;
+      }, Manager.serve);
     } catch (error) {
       if ((error as CodedError).code !== 'EEXIST') throw error;
     }
-    // Taken: by a live server (refused) or a dead one (its Lock is taken over, the ring made anew).
-    const { shm: old, lock } = attach(name, Manager.serve);
-    if (!lock.tryAcquire()) {
-      old.close();
-      throw Object.assign(shmkitError(`A live server already serves '${name}'`, 'ERR_SHMKIT_PIPE_BUSY', Manager.serve), { code: 'EADDRINUSE' });
+    if (shm !== undefined) {
+      // The name is there, whole, with its Lock free for a moment: a server that took it
+      // over in that moment (it found no owner) serves, and this one does not.
+      const lock = Lock.at(shm, LOCK_AT);
+      if (!lock.tryAcquire()) {
+        shm.close();
+        throw busy();
+      }
+      return new Server(shm.name, shm, lock, object);
     }
-    initRing(old.view(0, SEGMENT), RING_AT, KNOCKS, KNOCK_SIZE, 0);
-    return new Server(old.name, old, lock, object);
+    // Taken: by a live server (refused) or a dead one (its Lock is taken over, the ring made
+    // anew, and the name removed at this process's exit as its maker's would have been).
+    const { shm: old, lock } = attach(name, Manager.serve);
+    try {
+      if (!lock.tryAcquire()) throw busy();
+      initRing(old.view(0, SEGMENT), RING_AT, KNOCKS, KNOCK_SIZE, 0);
+      removeAtExit(old);
+      return new Server(old.name, old, lock, object);
+    } catch (error) {
+      old.close();
+      throw error;
+    }
   },
 
   /**
@@ -339,7 +354,6 @@ class Connection {
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void; caller: Function }>();
   #next = 1;
   #ended: CodedError | undefined;
-  #bye = false;
 
   constructor(name: string, pipe: Pipe) {
     this.#name = name;
@@ -397,10 +411,7 @@ class Connection {
   }
 
   #settle(reply: unknown): void {
-    if (Array.isArray(reply) && reply[0] === 'bye') {
-      this.#bye = true;
-      return;
-    }
+    if (!Array.isArray(reply)) return;
     const [id, failed, value] = reply as Reply;
     const p = this.#pending.get(id);
     if (p === undefined) return;
@@ -418,9 +429,15 @@ class Connection {
     }
   }
 
-  /** The pipe ended under us: the server closed (it said bye) or died. */
+  /** The pipe ended under us: the server closed (its end's flag says so) or died. */
   #end(): void {
-    this.#close(this.#bye ? closedCall(this.#name, this.#call) : peerDied(this.#name, this.#call));
+    let closed = false;
+    try {
+      closed = this.#pipe.peerClosed;
+    } catch {
+      // this end is closed already
+    }
+    this.#close(closed ? closedCall(this.#name, this.#call) : peerDied(this.#name, this.#call));
   }
 
   #close(reason: CodedError): void {

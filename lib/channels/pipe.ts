@@ -209,6 +209,12 @@ export class Pipe extends SharedObject {
     return !inbox.empty || inbox.ended || this.#peerClosed();
   }
 
+  /** @internal Whether the other end closed (rather than died): its flag, which close() sets before anything else. */
+  get peerClosed(): boolean {
+    this.openWords(peerClosedGetter);
+    return this.#peerClosed();
+  }
+
   /** poll's loop, written once for both forms. */
   *#polling(timeout: number, caller: Function): Generator<Sleep, boolean, boolean> {
     const inbox = this.#receiver(caller);
@@ -286,6 +292,7 @@ export class Pipe extends SharedObject {
 }
 
 const readyGetter = Object.getOwnPropertyDescriptor(Pipe.prototype, 'ready')!.get!;
+const peerClosedGetter = Object.getOwnPropertyDescriptor(Pipe.prototype, 'peerClosed')!.get!;
 
 registerKind(Pipe, {
   code: 11,

@@ -361,7 +361,18 @@ export function createSegment(options: CreateOptions, fill: ((view: (byteOffset:
   }
   // At exit, only the very segment made here is removed: if someone unlinked it and
   // made another of the same name, that one is theirs.
-  const identity = segment!.identity;
-  if (exitUnlink) unlinkOnExit(segmentKey(name), () => stillNames(name, identity) && native.unlink(name));
-  return SharedMemory.fromNative(name, segment!, views);
+  const shm = SharedMemory.fromNative(name, segment!, views);
+  if (exitUnlink) removeAtExit(shm);
+  return shm;
+}
+
+/**
+ * @internal Removes `shm`'s name when the process ends, as `unlinkOnExit` does: for a
+ * segment this process took over rather than made (a Manager's name after a dead server).
+ * Only that very segment: if someone unlinked it and made another of the same name, that
+ * one is theirs.
+ */
+export function removeAtExit(shm: SharedMemory): void {
+  const name = shm.name, identity = shm.identity;
+  unlinkOnExit(segmentKey(name), () => stillNames(name, identity) && native.unlink(name));
 }
