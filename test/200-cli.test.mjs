@@ -1,7 +1,7 @@
 // The shmkit command: ls, inspect, rm, gc, watch; JSON output and exit codes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Lock, NamedSemaphore, Queue, ShareableList, SharedMemory, Value } from 'shmkit';
+import { Lock, NamedSemaphore, Queue, ShareableList, SharedMap, SharedMemory, Value } from 'shmkit';
 import { readdirSync } from 'node:fs';
 import { CHILD, asNobody, assertKilled, assertOk, cannotSwitchUid, isWindows, prefix, root, runCli, runNode, uniqueName, unlinkQuietly } from './helpers.mjs';
 
@@ -45,6 +45,24 @@ test('inspect decodes Values, Queues, ShareableLists and a Lock whose owner was 
   t.after(() => { sem.close(); try { NamedSemaphore.unlink(sem.name); } catch {} });
   assert.deepEqual(await json(['inspect', sem.name]), { name: sem.name, kind: 'NamedSemaphore', value: 3 });
   assert.equal(sem.value, 3, 'inspect gave back the unit it counted with');
+});
+
+test('inspect and watch show a SharedMap\'s size, load, bytes in use and first entries', async (t) => {
+  const m = SharedMap.create({ name: uniqueName(t), maxEntries: 64, maxBytes: 65536, eviction: 'lru' });
+  t.after(() => m.close());
+  m.set('hits', 42);
+  m.set('user:1', { name: 'ada' });
+  m.set('bytes', new Uint8Array([1, 2]));
+  for (let i = 0; i < 20; i++) m.set(`k${i}`, `v${i}`);
+  const mi = await json(['inspect', m.name]);
+  assert.deepEqual([mi.kind, mi.size, mi.maxEntries, mi.maxBytes, mi.eviction, mi.writer, mi.bytesUsed], ['SharedMap', 23, 64, 65536, 'lru', 'idle', m.bytesUsed]);
+  assert.equal(mi.load, Number((23 / 128).toFixed(3)));
+  const first = Object.entries(mi.firstEntries);
+  assert.equal(first.length, 10, 'the first ten entries');
+  const all = new Map([...m].map(([k, v]) => [k, v instanceof Uint8Array || typeof v === 'object' ? JSON.parse(JSON.stringify(v)) : v]));
+  for (const [k, v] of first) assert.deepEqual(v, all.get(k), k);
+  const watched = assertOk(await runCli(['watch', m.name, '--count', '1'])).stdout;
+  assert.match(watched, /size=23 .*firstEntries=/);
 });
 
 test('gc removes shmkit objects nobody has open, and nothing else; --dry-run removes nothing', { skip: linuxOnly }, async (t) => {

@@ -131,7 +131,7 @@ function mapCounts(): Map<number, number> {
 /**
  * shmkit's own files in /dev/shm, never listed or removed: the owner registries
  * (ownership.ts), and the private copies inspect decodes a ShareableList from for a
- * moment (asList; a user's own segment whose name starts so is not listed either).
+ * moment (fromCopy; a user's own segment whose name starts so is not listed either).
  */
 const isRegistry = (file: string): boolean => file.startsWith('.shmkit-owners-') || file.startsWith(INSPECT_COPY);
 const INSPECT_COPY = 'shmkit-inspect-';
@@ -206,7 +206,16 @@ function inspect(name: string): Record<string, unknown> {
     // Queue's control words, a SharedArray's first elements), however big the segment.
     const bytes = aligned(shm.read(0, Math.min(shm.size, HEADER_SIZE + PAYLOAD_SHOWN)));
     const header = typedHeader(bytes);
-    if (header === undefined) return { name, kind: 'SharedMemory', size: shm.size, ...asList(shm) };
+    if (header === undefined) {
+      return { name, kind: 'SharedMemory', size: shm.size, ...fromCopy(shm, (copy) => {
+        const list = ShareableList.open(copy);
+        try {
+          return { shareableList: list.toArray() };
+        } finally {
+          list.close();
+        }
+      }) };
+    }
     const out = { name, kind: header.kind, size: shm.size, creatorPid: header.creatorPid, creatorAlive: pidAlive(header.creatorPid) };
     if (header.kind.endsWith('(incomplete)')) return out;
     const kind = kindOfCode(header.code);
@@ -214,7 +223,9 @@ function inspect(name: string): Record<string, unknown> {
     const shown = bytes.subarray(HEADER_SIZE, HEADER_SIZE + Math.min(header.payloadLength, PAYLOAD_SHOWN));
     const words = new Int32Array(shown.buffer, shown.byteOffset, shown.byteLength >> 2);
     try {
-      return { ...out, ...kind.inspect({ bytes: shown, words, elementType: header.elementType, elementCount: header.count }) };
+      const fields = kind.inspect({ bytes: shown, words, elementType: header.elementType, elementCount: header.count });
+      const contents = kind.contents;
+      return { ...out, ...fields, ...(contents === undefined ? {} : fromCopy(shm, contents)) };
     } catch (error) {
       // Words a peer wrote that no object of this kind has (a payload too short for its
       // type, say): said as such, not as the decoder's own error.
@@ -225,28 +236,27 @@ function inspect(name: string): Record<string, unknown> {
   }
 }
 
-/** Segments larger than this are not decoded as a ShareableList by inspect. */
-const LIST_SHOWN_MAX = 16 * 2 ** 20;
+/** Segments larger than this are not copied to be decoded by inspect. */
+const COPY_MAX = 64 * 2 ** 20;
 
 /**
- * A raw segment that holds a well-formed ShareableList: its items. Decoded from a copy
- * (taken with read(), which a truncation cannot turn into SIGBUS) placed in a private
- * segment, since a ShareableList reads through views and a peer may cut the original
- * while inspect reads it.
+ * `decode(name)` run on a private copy of `shm` (its bytes taken with read(), which a
+ * truncation cannot turn into SIGBUS), since objects read through views and a peer may
+ * cut the original while inspect reads it. The copy is sparse and written up to its last
+ * byte that is not zero, so a big map mostly unused costs little room. {} if the bytes do
+ * not decode (a raw segment that is not a ShareableList, say) or do not fit.
  */
-function asList(shm: SharedMemory): Record<string, unknown> {
-  if (shm.size < 16 || shm.size > LIST_SHOWN_MAX) return {};
+function fromCopy(shm: SharedMemory, decode: (name: string) => Record<string, unknown>): Record<string, unknown> {
+  if (shm.size < 16 || shm.size > COPY_MAX) return {};
   let copy: SharedMemory | undefined;
   try {
     const bytes = shm.read(0, shm.size);
-    copy = SharedMemory.create({ name: `${INSPECT_COPY}${process.pid}`, size: bytes.length, unlinkOnExit: true });
-    copy.write(0, bytes);
-    const list = ShareableList.open(copy.name);
-    try {
-      return { shareableList: list.toArray() };
-    } finally {
-      list.close();
-    }
+    let end = bytes.length;
+    while (end > 0 && bytes[end - 1] === 0) end--;
+    copy = SharedMemory.create({ name: `${INSPECT_COPY}${process.pid}`, size: bytes.length, sparse: true, unlinkOnExit: true });
+    copy.reserve(0, Math.max(end, 1));
+    copy.write(0, bytes.subarray(0, end));
+    return decode(copy.name);
   } catch {
     return {};
   } finally {

@@ -23,6 +23,12 @@ export interface KindSpec {
   readonly code: number;
   /** The payload's fields worth showing, read with the kind's own layout constants. */
   readonly inspect: (payload: PayloadSnapshot) => Record<string, unknown>;
+  /**
+   * What the object holds beyond its first bytes (a SharedMap's first entries), read by
+   * opening `name` read-only. `shmkit inspect` calls it on a private copy of the segment,
+   * so that a peer cutting the original cannot turn the read into SIGBUS.
+   */
+  readonly contents?: ((name: string) => Record<string, unknown>) | undefined;
 }
 
 /** A registered kind. */

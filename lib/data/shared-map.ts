@@ -1271,6 +1271,9 @@ function expiry(options: SharedMapSetOptions | undefined, caller: Function): num
   return Date.now() + opts.ttl;
 }
 
+/** How many entries `shmkit inspect` shows. */
+const INSPECT_ENTRIES = 10;
+
 const sizeGetter = Object.getOwnPropertyDescriptor(SharedMap.prototype, 'size')!.get!;
 const bytesUsedGetter = Object.getOwnPropertyDescriptor(SharedMap.prototype, 'bytesUsed')!.get!;
 
@@ -1281,4 +1284,18 @@ registerKind(SharedMap, {
     bytesUsed: words[USED], maxBytes: words[ARENA_BYTES], bytesReserved: words[RESERVED], eviction: words[EVICTION] === 1 ? 'lru' : 'none',
     writer: words[DIRTY] !== 0 ? 'mid-change' : 'idle',
   }),
+  contents: (name) => {
+    const map = SharedMap.open(name, { readOnly: true });
+    try {
+      const first: Record<string, unknown> = {};
+      let n = 0;
+      for (const [k, v] of map.entries()) {
+        if (n++ === INSPECT_ENTRIES) break;
+        first[k] = v;
+      }
+      return { firstEntries: first };
+    } finally {
+      map.close();
+    }
+  },
 });
