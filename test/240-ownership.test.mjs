@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { Barrier, Condition, Lock, Pipe, Queue, RLock } from 'shmkit';
+import { Barrier, Condition, Lock, Pipe, Queue, RLock, SharedMap, SharedMemory } from 'shmkit';
 import { CHILD, assertKilled, cannotSwitchUid, isWindows, runNode, uniqueName } from './helpers.mjs';
 
 const why = isWindows ? 'Linux namespaces' : cannotSwitchUid ? 'needs root (unshare, mount, setpriv)' : false;
@@ -48,7 +48,7 @@ const QEMU_PLACES = [
 ];
 
 const PRELUDE = `${CHILD}
-import { SharedMemory as SM, Pipe, Queue } from 'shmkit';
+import { SharedMemory as SM, Pipe, Queue, SharedMap, Manager } from 'shmkit';
 const nap = new Int32Array(new SharedArrayBuffer(4));
 const sleep = (ms) => Atomics.wait(nap, 0, 0, ms);
 const word = (i) => new Int32Array(SM.open(args.name).view(64 + 4 * i, 4));
@@ -119,6 +119,17 @@ const KINDS = {
     waiter: `const q = Queue.open(args.name); until(() => q.size >= 2); const t0 = performance.now();
       const m = q.get({ timeout: 5000 }); out({ got: m === 'second', ms: performance.now() - t0 });`,
   },
+  SharedMap: {
+    // The holder is a writer inside update(), holding the map's Lock (payload words 0-1,
+    // as a Lock's); a dead one's change never lands and the map checks sound for the next.
+    make: (name, mode) => SharedMap.create({ name, mode, maxEntries: 16 }),
+    holder: `const m = SharedMap.open(args.name); const w = word(0);
+      m.update('k', () => { until(() => Atomics.load(w, 0) & 0x80000000); if (args.kill) die(); sleep(2000); return 'live'; });
+      out({ released: true });`,
+    waiter: `const m = SharedMap.open(args.name); const w = word(0); until(() => Atomics.load(w, 0) !== 0); const t0 = performance.now();
+      m.set('w', 1); const ms = performance.now() - t0;
+      out({ got: m.get('w') === 1 && m.get('k') === (args.kill ? undefined : 'live') && m.check().length === 0, ms });`,
+  },
 };
 
 // The peer of a Pipe (the opening end): says it is there, reads 'go', then dies or answers after 2 s.
@@ -158,6 +169,42 @@ function placements(places, timeout) {
         }));
       });
     }
+    test(`Manager: ${place.replace('holder', 'server').replace('waiter', 'client')}`, { skip }, async (t) => {
+      await Promise.all([false, true].map(async (kill) => {
+        const name = uniqueName(t);
+        // The server lives in holder's place, the client in waiter's; the server dies (or
+        // answers after 2 s) once the client's slow call has reached it.
+        const s = runNode(`${PRELUDE}
+          process.umask(0);
+          const server = Manager.serve(args.name, {
+            ping: () => 'pong',
+            async slow() { if (args.kill) die(); await new Promise((r) => setTimeout(r, 2000)); setTimeout(() => { server.close(); out({ released: true }); }, 100); return 'done'; },
+          }, { mode: args.mode });`, { args: { name, kill, mode: mode ?? 0o600 }, wrap: holder, timeout });
+        const c = runNode(`${PRELUDE}
+          process.umask(0);
+          const m = await Manager.connect(args.name, { timeout: 20000, mode: args.mode });
+          const pong = await m.ping();
+          const t0 = performance.now();
+          let got, told = false;
+          try { got = await m.slow(); } catch (e) { told = e.code === 'ERR_SHMKIT_PEER_DIED'; }
+          out({ pong, got, told, ms: performance.now() - t0 }); m.close();`, { args: { name, kill, mode: mode ?? 0o600 }, wrap: waiter, timeout });
+        t.after(() => { try { SharedMemory.unlink(name); } catch {} });
+        const [sr, cr] = await Promise.all([s, c]);
+        const report = JSON.parse(cr.stdout.trim().split('\n').pop() || '{}');
+        const what = `${kill ? 'killed' : 'live'} server; client said ${cr.stdout.trim()} ${cr.stderr}; server ${sr.code}/${sr.signal} ${sr.stderr}`;
+        assert.equal(cr.code, 0, what);
+        assert.equal(report.pong, 'pong', what);
+        if (kill) {
+          assertKilled(sr);
+          assert.equal(report.told, true, `ERR_SHMKIT_PEER_DIED: ${what}`);
+          assert.ok(report.ms < 1500, `within about a second of the kill: ${what}`);
+        } else {
+          assert.equal(report.got, 'done', what);
+          assert.ok(report.ms >= 1900, `a live server is waited for: ${what}`);
+          assert.equal(sr.code, 0, what);
+        }
+      }));
+    });
     test(`Pipe: the other end ${place.replace('waiter', 'this end')}`, { skip }, async (t) => {
       await Promise.all([false, true].map(async (kill) => {
         const name = uniqueName(t);

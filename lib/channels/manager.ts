@@ -97,10 +97,18 @@ export interface ManagerServer {
   close(): void;
 }
 
+/** Options of {@link Manager.serve}. */
+export interface ManagerServeOptions {
+  /** Permission bits of the name's segment (default `0o600`, reduced by the umask): clients of other users need `0o666`. */
+  mode?: number | undefined;
+}
+
 /** Options of {@link Manager.connect}. */
 export interface ManagerConnectOptions {
   /** How long to wait for a server to appear under the name and answer, in ms (default 0: it must be there; at most 2^31 − 1). */
   timeout?: number | undefined;
+  /** Permission bits of the connection's pipe (default `0o600`, reduced by the umask): a server of another user needs `0o666`. */
+  mode?: number | undefined;
 }
 
 /** A connected proxy: every method of the served object, returning a promise; and `close()`. */
@@ -253,16 +261,19 @@ function attach(name: string, caller: Function): { shm: SharedMemory; lock: Lock
 export const Manager = Object.freeze({
   /**
    * Serves the methods of `object` (own and inherited functions, sync or async) under
-   * `name` until the handle's `close()`. A name whose server died is taken over; one whose
+   * `name` until the handle's `close()`. Clients of another user need `mode: 0o666` here
+   * and in their `connect`. A name whose server died is taken over; one whose
    * server lives is `EADDRINUSE`.
    */
-  serve(name: string, object: object): ManagerServer {
+  serve(name: string, object: object, options?: ManagerServeOptions): ManagerServer {
     if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name, Manager.serve);
     if (typeof object !== 'object' && typeof object !== 'function' || object === null) throw invalidArgType('object', 'an object', object, Manager.serve);
+    const opts = validateOptions(options ?? {}, 'options', Manager.serve);
+    const mode = opts.mode === undefined ? undefined : validateInteger(opts.mode, 'options.mode', 0, 0o777, Manager.serve);
     const busy = (): CodedError => Object.assign(shmkitError(`A live server already serves '${name}'`, 'ERR_SHMKIT_PIPE_BUSY', Manager.serve), { code: 'EADDRINUSE' });
     let shm: SharedMemory | undefined;
     try {
-      shm = createSegment({ name, size: SEGMENT, unlinkOnExit: true }, (view) => {
+      shm = createSegment({ name, size: SEGMENT, mode, unlinkOnExit: true }, (view) => {
         const area = view(0, SEGMENT);
         initRing(area, RING_AT, KNOCKS, KNOCK_SIZE, 0);
         const w = new Int32Array(area, 0, 2);
@@ -307,6 +318,7 @@ export const Manager = Object.freeze({
     if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name, Manager.connect);
     const opts = validateOptions(options ?? {}, 'options', Manager.connect);
     const timeout = opts.timeout === undefined ? 0 : validateInteger(opts.timeout, 'options.timeout', 0, 2 ** 31 - 1, Manager.connect);
+    const mode = opts.mode === undefined ? undefined : validateInteger(opts.mode, 'options.mode', 0, 0o777, Manager.connect);
     const deadline = Date.now() + timeout;
     let listening: { shm: SharedMemory; lock: Lock };
     for (;;) {
@@ -323,7 +335,7 @@ export const Manager = Object.freeze({
       await new Promise((r) => setTimeout(r, 20));
     }
     const knocks = Queue.within(listening.shm, listening.shm.view(RING_AT, ringBytes(KNOCKS, KNOCK_SIZE)));
-    const pipe = Pipe.create({ name: `shmkit-mgr-${randomBytes(8).toString('hex')}`, capacity: PIPE_CAPACITY, maxMessageSize: MAX_CALL_BYTES, unlinkOnExit: true });
+    const pipe = Pipe.create({ name: `shmkit-mgr-${randomBytes(8).toString('hex')}`, capacity: PIPE_CAPACITY, maxMessageSize: MAX_CALL_BYTES, mode, unlinkOnExit: true });
     const signal = AbortSignal.timeout(Math.max(1, deadline - Date.now(), 1000));
     try {
       if (!(await knocks.putAsync(pipe.name, { signal }))) throw new Error('unreachable');
