@@ -69,7 +69,7 @@ const small = ['unshare', '--mount', 'sh', '-c', 'mount -t tmpfs -o size=16m tmp
 
 test('a 16 MiB /dev/shm filled to its last page: every kind made before works all through, every create after is ENOSPC, never SIGBUS', { skip: why }, async () => {
   const r = await runNode(`${CHILD}
-    import { Queue, Pipe } from 'shmkit';
+    import { Queue, Pipe, SharedMap, Manager } from 'shmkit';
     const MiB = 2 ** 20;
     const code = (f) => { try { f(); return 'ok'; } catch (e) { return e.code ?? e.message; } };
     const makers = {
@@ -79,8 +79,10 @@ test('a 16 MiB /dev/shm filled to its last page: every kind made before works al
       BoundedSemaphore: (name) => BoundedSemaphore.create({ name }), Event: (name) => Event.create({ name }),
       Condition: (name) => Condition.create({ name }), Barrier: (name) => Barrier.create({ name, parties: 1 }),
       Queue: (name) => Queue.create({ name, capacity: 32, maxMessageSize: 65536 }), Pipe: (name) => Pipe.create({ name, capacity: 16, maxMessageSize: 65536 }),
+      SharedMap: (name) => SharedMap.create({ name, maxEntries: 8192, maxBytes: 8 * MiB }), Manager: (name) => Manager.serve(name, { f: () => 1 }),
     };
     const objects = Object.fromEntries(Object.entries(makers).map(([kind, make]) => [kind, make('before-' + kind)]));
+    objects.SharedMap.set('warm', 1); // its arena's first step reserved
     // Fill what is left: 1 MiB segments, then single pages, until there is no room.
     const fillers = [];
     for (const size of [MiB, 4096]) {
@@ -107,11 +109,29 @@ test('a 16 MiB /dev/shm filled to its last page: every kind made before works al
     for (; sends < 16; sends++) await other.sendAsync(big);
     let recvs = 0; while (o.Pipe.poll()) { o.Pipe.recv(); recvs++; }
     other.close();
+    // The map's arena is reserved as it grows: in a full /dev/shm a set that needs more
+    // room is ENOSPC, the map stays whole, and room that deletes free is used again.
+    const m = o.SharedMap, v = 'v'.repeat(1000);
+    let sets = 0, mapFull;
+    try { for (; sets < 8192; sets++) m.set('k' + sets, v); } catch (e) { mapFull = e.code; }
+    const mapWhole = m.check().length === 0 && m.get('k0') === v && m.size === sets + 1;
+    m.delete('k0');
+    m.set('again', v);
+    const mapReused = m.get('again') === v;
+    // A client's connection is a pipe of its own: ENOSPC while there is no room, then fine.
+    const connectFull = await Manager.connect('before-Manager').then(() => 'ok', (e) => e.code);
+    for (const f of fillers.splice(0, 4)) { f.close(); f.unlink(); }
+    const client = await Manager.connect('before-Manager');
+    const called = await client.f();
+    client.close();
     for (const x of [...Object.values(o), ...fillers]) { x.close(); }
-    console.log(JSON.stringify({ after, puts, gets, sends, recvs, fillers: fillers.length }));`, { wrap: small, timeout: 60_000 });
+    console.log(JSON.stringify({ after, puts, gets, sends, recvs, fillers: fillers.length, sets, mapFull, mapWhole, mapReused, connectFull, called }));`, { wrap: small, timeout: 60_000 });
   assert.equal(r.code, 0, `the process died (${r.signal ?? r.code}) instead of an error: ${r.stderr}`);
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
   for (const [kind, result] of Object.entries(out.after)) assert.equal(result, 'ENOSPC', `${kind} made in a full /dev/shm`);
   assert.deepEqual([out.puts, out.gets, out.sends, out.recvs], [32, 32, 16, 16], 'the Queue and the Pipe took and gave every message');
+  assert.deepEqual([out.mapFull, out.mapWhole, out.mapReused], ['ENOSPC', true, true], `the SharedMap (${out.sets} sets before it was full)`);
+  assert.ok(out.sets > 10, `the map took entries in what it had reserved (${out.sets})`);
+  assert.deepEqual([out.connectFull, out.called], ['ENOSPC', 1], 'Manager: a connection needs room for its pipe');
   assert.ok(out.fillers > 0);
 });

@@ -424,3 +424,44 @@ test('review: an index slot a peer pointed at garbage is repaired by a reader th
   m.set('a', 3);
   assert.equal(ro.get('a'), 3);
 });
+
+test('a writer paused (SIGSTOP) holding the map: readers go on at once, another writer waits, and both finish after SIGCONT', { skip: process.platform !== 'linux' && 'SIGSTOP, and /proc to see the writer stopped' }, async (t) => {
+  const m = make(t, { maxEntries: 16 });
+  m.set('k', 'before');
+  const { w } = await rawOf(t, m);
+  let paused;
+  const child = runNode(`
+    import { SharedMap } from 'shmkit';
+    const m = SharedMap.open(JSON.parse(process.env.SHMKIT_TEST_ARGS).name);
+    m.update('k', () => { process.kill(process.pid, 'SIGSTOP'); return 'after'; });
+    console.log('done');`, { args: { name: m.name }, timeout: 30_000, onSpawn: (c) => { paused = c; } });
+  t.after(() => paused.kill('SIGKILL'));
+  // Stopped inside update's fn, the lock held (the map's Lock words are payload 0-1).
+  const { readFileSync } = await import('node:fs');
+  const state = () => { try { return readFileSync(`/proc/${paused.pid}/stat`, 'utf8').split(') ')[1][0]; } catch { return '?'; } };
+  for (const end = Date.now() + 10_000; !(state() === 'T' && w[0] !== 0) && Date.now() < end;) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(state(), 'T', 'the writer is stopped');
+  const t0 = performance.now();
+  assert.equal(m.get('k'), 'before', 'a reader is not held up by a paused writer');
+  assert.deepEqual([...m.keys()], ['k']);
+  assert.ok(performance.now() - t0 < 100, `reads took ${performance.now() - t0} ms`);
+  let settled = false;
+  const other = runNode(`
+    import { SharedMap } from 'shmkit';
+    const m = SharedMap.open(JSON.parse(process.env.SHMKIT_TEST_ARGS).name);
+    m.set('b', 1);
+    console.log(JSON.stringify(m.check()));`, { args: { name: m.name }, timeout: 30_000 });
+  other.then(() => { settled = true; });
+  // The second writer is parked on the lock (its contended bit), not done.
+  for (const end = Date.now() + 10_000; (w[0] & 0x80000000) === 0 && Date.now() < end;) await new Promise((r) => setTimeout(r, 5));
+  assert.notEqual(w[0] & 0x80000000, 0, 'the other writer waits on the lock');
+  assert.equal(settled, false);
+  assert.equal(m.has('b'), false, 'nothing taken over from a live, paused writer');
+  paused.kill('SIGCONT');
+  const [a, b] = await Promise.all([child, other]);
+  assert.match(a.stdout, /done/, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(b.stdout.trim(), '[]');
+  assert.deepEqual([m.get('k'), m.get('b')], ['after', 1]);
+  assert.deepEqual(m.check(), []);
+});
