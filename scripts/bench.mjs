@@ -630,7 +630,10 @@ async function benchRedis(keys, n) {
 // One call's round trip to an object served by another process, beside CPython's
 // BaseManager proxy call and a child_process IPC request/response.
 async function benchManager() {
-  const n = opts.quick ? 500 : 3000;
+  // Steady state: each side's JIT warm, before n calls are timed (a few hundred calls in,
+  // compiler threads still take CPU from the two processes that look for each other).
+  const n = opts.quick ? 2000 : 20000;
+  const warm = 2000;
   const name = `shmkit-bench-mgr-${process.pid}`;
   const server = child('child-manager', [name]);
   let maths;
@@ -643,7 +646,7 @@ async function benchManager() {
     }
   }
   try {
-    for (let i = 0; i < n / 10; i++) await maths.add(i, 1);
+    for (let i = 0; i < warm; i++) await maths.add(i, 1);
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < n; i++) await maths.add(i, 1);
     record('Manager call round trip (another process)', 'shmkit Manager', Number(process.hrtime.bigint() - t0) / n, 'ns/op');
@@ -657,7 +660,7 @@ async function benchManager() {
   const ipc = fork(self, ['child-ipc-echo'], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   await new Promise((r) => ipc.once('message', r));
   const ask = () => new Promise((r) => { ipc.once('message', r); ipc.send({ m: 'add', a: [1, 2] }); });
-  for (let i = 0; i < n / 10; i++) await ask();
+  for (let i = 0; i < warm; i++) await ask();
   const t1 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) await ask();
   record('Manager call round trip (another process)', 'Node child_process IPC request/response', Number(process.hrtime.bigint() - t1) / n, 'ns/op');
@@ -669,13 +672,13 @@ class Maths:
     def add(self, a, b): return a + b
 class M(BaseManager): pass
 M.register('Maths', Maths)
-n = int(sys.argv[1])
+n, warm = int(sys.argv[1]), int(sys.argv[2])
 with M() as m:
     maths = m.Maths()
-    for i in range(n // 10): maths.add(i, 1)
+    for i in range(warm): maths.add(i, 1)
     t = time.perf_counter_ns()
     for i in range(n): maths.add(i, 1)
-    print(json.dumps((time.perf_counter_ns() - t) / n))`, [String(n)]);
+    print(json.dumps((time.perf_counter_ns() - t) / n))`, [String(n), String(warm)]);
   if (py !== undefined) record('Manager call round trip (another process)', 'CPython BaseManager proxy call', py, 'ns/op');
 }
 

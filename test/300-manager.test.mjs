@@ -3,6 +3,7 @@
 // mid-call; close on both sides. Every server here is a fresh node that attaches by name.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { inspect } from 'node:util';
 import { Manager, SharedMemory } from 'shmkit';
 import { assertKilled, isWindows, runNode, uniqueName } from './helpers.mjs';
 
@@ -197,4 +198,29 @@ test('review: a name being served never shows a client half a server: 200 serve/
   child.kill('SIGTERM');
   const r = await client;
   assert.doesNotMatch(r.stderr, /ERR_SHMKIT_KIND/, 'a client saw a name without its Manager magic');
+});
+
+test('arguments and results come back exactly, whichever encoding carries them (JSON for plain values, structured clone for the rest)', async (t) => {
+  const name = uniqueName(t);
+  const server = Manager.serve(name, { echo: (x) => x, many: (...xs) => xs });
+  t.after(() => server.close());
+  const m = await Manager.connect(name);
+  t.after(() => m.close());
+  const sparse = [1, , 3]; // eslint-disable-line no-sparse-arrays
+  const deep = (n) => (n === 0 ? 1 : [deep(n - 1)]); // deeper than the JSON path goes
+  const extra = Object.assign([1, 2], { note: 'kept' });
+  const values = [0, 1.5, -0, NaN, Infinity, -Infinity, 'é\ud800', '', true, null, undefined, [1, undefined, 2], sparse, extra,
+    { a: 1, b: [2, { c: 'x' }] }, { ['__proto__']: 1 }, JSON.parse('{"__proto__": {"x": 1}}'), 2n ** 70n, new Date(5), new Map([[1, 2]]),
+    new Uint8Array([1, 2]), { n: -0 }, { d: new Date(0) }, deep(40)];
+  for (const v of values) {
+    const got = await m.echo(v);
+    assert.deepStrictEqual(got, v, `echo of ${inspect(v)}`);
+    if (typeof v === 'number') assert.ok(Object.is(got, v), `${v} exactly`);
+  }
+  assert.ok(Object.is((await m.echo({ n: -0 })).n, -0));
+  assert.equal(1 in (await m.echo(sparse)), false, 'a hole stays a hole');
+  assert.equal((await m.echo(extra)).note, 'kept');
+  assert.deepStrictEqual(await m.many(1, 'two', [3]), [1, 'two', [3]]);
+  const withGetter = { get g() { return 7; } };
+  assert.deepStrictEqual(await m.echo(withGetter), { g: 7 }, 'a getter is read, as structured clone reads it');
 });
