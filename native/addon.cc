@@ -61,6 +61,20 @@ bool ValidateName(Napi::Env env, const Napi::Value& value, size_t maxBytes, std:
 
 namespace {
 
+// Electron answers napi_create_external_arraybuffer with napi_no_external_buffers_allowed
+// at run time. A test build (CMake's SHMKIT_STUB_EXTERNAL_BUFFERS) answers the same, so
+// that this branch, which no Node here takes, is run (test/70-no-external-buffers).
+#ifdef SHMKIT_STUB_EXTERNAL_ARRAYBUFFER
+napi_status CreateExternalArrayBuffer(napi_env, void*, size_t, napi_finalize, void*, napi_value*) {
+  return napi_no_external_buffers_allowed;
+}
+#elif !defined(NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED)
+napi_status CreateExternalArrayBuffer(napi_env env, void* data, size_t length, napi_finalize finalize, void* hint,
+                                      napi_value* result) {
+  return napi_create_external_arraybuffer(env, data, length, finalize, hint, result);
+}
+#endif
+
 // Every integer a JavaScript number holds exactly.
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
@@ -209,8 +223,7 @@ class Segment : public Napi::ObjectWrap<Segment> {
 #else
     auto* view = new shmkit::View{region_, nullptr};
     napi_value ab;
-    napi_status status = napi_create_external_arraybuffer(
-        env, start, static_cast<size_t>(length), Finalize, view, &ab);
+    napi_status status = CreateExternalArrayBuffer(env, start, static_cast<size_t>(length), Finalize, view, &ab);
     if (status != napi_ok) {
       delete view;
       if (status == napi_no_external_buffers_allowed) return NoExternalBuffers(env);

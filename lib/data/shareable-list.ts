@@ -89,6 +89,17 @@ const FLOAT_COPY_KEEPS_BITS = (() => {
   return true;
 })();
 
+/**
+ * Whether this machine may reorder plain loads and stores around `Atomics` ones (arm64 and
+ * the like; x86's loads are ordered, and V8 emits its seq-cst stores as xchg). There every
+ * read takes the bracket that loads the change count with `Atomics.load` and puts a fence
+ * (an `Atomics.add` of 0 on a word of its own: a full barrier on arm64) between the value
+ * and the closing loads; on x86 the inline fast path does it with plain loads.
+ */
+const WEAK_ORDER = process.arch !== 'x64' && process.arch !== 'ia32';
+/** A word of this thread's own for that fence. */
+const fence = new Int32Array(new SharedArrayBuffer(4));
+
 /** A read that met an item in flux (a writer mid-change) looks again this often, then for up to FLUX_MS. */
 const FLUX_RETRIES = 64;
 const FLUX_MS = 20;
@@ -307,6 +318,8 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     // its change count, code and format (the count catches a shmkit writer's change even
     // if the type came back; the code and format a CPython writer's, and a format torn
     // between its halves cannot pass both looks).
+    // (Where loads may be reordered, every read takes #getAny, whose bracket is fenced.)
+    if (WEAK_ORDER) return this.#getAny(i, f, c);
     const u8 = this.#u8, u32 = this.#u32;
     const changes = this.#changes[i]!;
     const code = Atomics.load(u8, c);
@@ -353,6 +366,7 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
 
   /** Whether item i (format at f, code at c) still has change count `changes`, format (lo, hi) and `code`. */
   #unchanged(i: number, changes: number, f: number, c: number, lo: number, hi: number, code: number): boolean {
+    if (WEAK_ORDER) Atomics.add(fence, 0, 0); // the value's loads before the closing ones
     if (Atomics.load(this.#changes, i) !== changes) return false;
     if (Atomics.load(this.#u8, c) !== code) return false;
     this.#load8(f * 4);
@@ -418,7 +432,7 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     if (typeof value === 'number' && FLOAT_COPY_KEEPS_BITS) {
       const f = this.#formats / 4 + 2 * i;
       const lo = this.#u32[f];
-      if (this.#u32[f + 1] === 0 && this.#u8[this.#codes + i] === CODE_AS_IS) {
+      if (this.#u32[f + 1] === 0 && this.#u8[this.#codes + i] === CODE_AS_IS && (this.#changes[i]! & 1) === 0) {
         if (lo === D) {
           this.#f64[this.#slot[i]! / 8] = value;
           return;
@@ -554,10 +568,14 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
     this.#end(i, CODE_AS_IS);
   }
 
-  /** Whether item i holds a number of format `lo` ("q" or "d") now: then a new value is one 8-byte store. */
+  /**
+   * Whether item i holds a number of format `lo` ("q" or "d") now, at rest: then a new value
+   * is one 8-byte store. An odd change count (a writer killed mid-change) is not at rest:
+   * the write then goes through #begin/#end, which repairs it.
+   */
   #holdsNumber(i: number, lo: number): boolean {
     const f = this.#formats / 4 + 2 * i;
-    return this.#u32[f] === lo && this.#u32[f + 1] === 0 && this.#u8[this.#codes + i] === CODE_AS_IS;
+    return this.#u32[f] === lo && this.#u32[f + 1] === 0 && this.#u8[this.#codes + i] === CODE_AS_IS && (this.#changes[i]! & 1) === 0;
   }
 
   /**
@@ -565,7 +583,9 @@ export class ShareableList implements Disposable, Iterable<ShareableValue> {
    * odd (it stays odd if a writer killed mid-change left it so), then the busy code.
    */
   #begin(i: number): void {
-    Atomics.store(this.#changes, i, Atomics.load(this.#changes, i) | 1);
+    // An RMW, not a store: on arm64 a release store lets the stores after it (the value)
+    // be seen first; an RMW's acquire half keeps them after it.
+    Atomics.or(this.#changes, i, 1);
     Atomics.store(this.#u8, this.#codes + i, CODE_BUSY);
   }
 

@@ -7,8 +7,10 @@
 // system calls libc++'s std::atomic::wait and Chromium use for the same purpose.
 // Both compare the word in the kernel before sleeping, as a futex does.
 //
-// The functions are declared here, weakly, rather than taken from the SDK's headers, so
-// that the addon builds with older SDKs and loads on systems that lack the new calls.
+// The new calls are looked up at run time (dlsym), not linked: a weak import depends on
+// the linker keeping it weak (zig's drops it, and the addon would then fail to load on
+// macOS before 14.4), and the SDK's headers for them are not needed to build.
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <time.h>
@@ -16,12 +18,6 @@
 #include "../shmkit.h"
 
 extern "C" {
-// <os/os_sync_wait_on_address.h> (macOS 14.4)
-int os_sync_wait_on_address(void* addr, uint64_t value, size_t size, uint32_t flags) __attribute__((weak));
-int os_sync_wait_on_address_with_timeout(void* addr, uint64_t value, size_t size, uint32_t flags, uint32_t clockid,
-                                         uint64_t timeout_ns) __attribute__((weak));
-int os_sync_wake_by_address_any(void* addr, size_t size, uint32_t flags) __attribute__((weak));
-int os_sync_wake_by_address_all(void* addr, size_t size, uint32_t flags) __attribute__((weak));
 // bsd/sys/ulock.h (private, stable since macOS 10.12)
 int __ulock_wait(uint32_t operation, void* addr, uint64_t value, uint32_t timeout_us);
 int __ulock_wake(uint32_t operation, void* addr, uint64_t wake_value);
@@ -36,9 +32,30 @@ constexpr uint32_t kUlCompareAndWaitShared = 3;        // UL_COMPARE_AND_WAIT_SH
 constexpr uint32_t kUlfWakeAll = 0x00000100;           // ULF_WAKE_ALL
 constexpr uint32_t kUlfNoErrno = 0x01000000;           // ULF_NO_ERRNO: errors as negative returns
 
+// <os/os_sync_wait_on_address.h> (macOS 14.4)
+struct OsSync {
+  int (*wait)(void* addr, uint64_t value, size_t size, uint32_t flags);
+  int (*waitWithTimeout)(void* addr, uint64_t value, size_t size, uint32_t flags, uint32_t clockid, uint64_t timeout_ns);
+  int (*wakeAny)(void* addr, size_t size, uint32_t flags);
+  int (*wakeAll)(void* addr, size_t size, uint32_t flags);
+};
+
+// All four, or none (then __ulock_*): looked up once, on first use.
+const OsSync& Os() {
+  static const OsSync os = [] {
+    OsSync o;
+    o.wait = reinterpret_cast<decltype(o.wait)>(dlsym(RTLD_DEFAULT, "os_sync_wait_on_address"));
+    o.waitWithTimeout = reinterpret_cast<decltype(o.waitWithTimeout)>(dlsym(RTLD_DEFAULT, "os_sync_wait_on_address_with_timeout"));
+    o.wakeAny = reinterpret_cast<decltype(o.wakeAny)>(dlsym(RTLD_DEFAULT, "os_sync_wake_by_address_any"));
+    o.wakeAll = reinterpret_cast<decltype(o.wakeAll)>(dlsym(RTLD_DEFAULT, "os_sync_wake_by_address_all"));
+    if (o.wait == nullptr || o.waitWithTimeout == nullptr || o.wakeAny == nullptr || o.wakeAll == nullptr) o = OsSync{};
+    return o;
+  }();
+  return os;
+}
+
 bool HaveOsSync() {
-  return os_sync_wait_on_address != nullptr && os_sync_wait_on_address_with_timeout != nullptr &&
-         os_sync_wake_by_address_any != nullptr && os_sync_wake_by_address_all != nullptr;
+  return Os().wait != nullptr;
 }
 
 int64_t MonotonicNs() {
@@ -59,9 +76,8 @@ WaitResult WaitAddress(uint32_t* addr, uint32_t expected, int64_t timeoutNs) {
     if (HaveOsSync()) {
       // The timeout is relative, in nanoseconds of the given clock; an interrupted wait
       // comes back round this loop with what is left of it.
-      r = left < 0 ? os_sync_wait_on_address(addr, expected, 4, kOsSyncShared)
-                   : os_sync_wait_on_address_with_timeout(addr, expected, 4, kOsSyncShared, kOsClockMachAbsolute,
-                                                          static_cast<uint64_t>(left));
+      r = left < 0 ? Os().wait(addr, expected, 4, kOsSyncShared)
+                   : Os().waitWithTimeout(addr, expected, 4, kOsSyncShared, kOsClockMachAbsolute, static_cast<uint64_t>(left));
       if (r >= 0) return WaitResult::kOk;
       if (errno == ETIMEDOUT) continue;  // the loop decides against the deadline
       if (errno == EINTR) continue;
@@ -80,7 +96,7 @@ namespace {
 
 // Wakes one waiter; false if there was none.
 bool WakeOne(uint32_t* addr) {
-  if (HaveOsSync()) return os_sync_wake_by_address_any(addr, 4, kOsSyncShared) == 0;
+  if (HaveOsSync()) return Os().wakeAny(addr, 4, kOsSyncShared) == 0;
   return __ulock_wake(kUlCompareAndWaitShared | kUlfNoErrno, addr, 0) == 0;
 }
 
@@ -94,7 +110,7 @@ int WakeAddress(uint32_t* addr, int count) {
     while (n < count && WakeOne(addr)) n++;
     return n;
   }
-  if (HaveOsSync()) return os_sync_wake_by_address_all(addr, 4, kOsSyncShared) == 0 ? 1 : 0;
+  if (HaveOsSync()) return Os().wakeAll(addr, 4, kOsSyncShared) == 0 ? 1 : 0;
   return __ulock_wake(kUlCompareAndWaitShared | kUlfNoErrno | kUlfWakeAll, addr, 0) == 0 ? 1 : 0;
 }
 

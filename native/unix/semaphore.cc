@@ -64,9 +64,10 @@ WaitResult SemaphoreWait(NamedSemaphore* s, int64_t timeoutNs, OsError* err) {
     Fail(err, "sem_wait");
     return WaitResult::kNotEqual;
   }
-#ifdef __linux__
+#if defined(__linux__) && defined(__GLIBC__)
   // sem_clockwait (glibc 2.30) takes a CLOCK_MONOTONIC deadline, which a change of the
-  // wall clock cannot stretch or cut short.
+  // wall clock cannot stretch or cut short. (musl has no sem_clockwait: it takes the
+  // sem_trywait loop below, which a change of the wall clock cannot disturb either.)
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   int64_t deadline = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec + timeoutNs;
@@ -79,8 +80,9 @@ WaitResult SemaphoreWait(NamedSemaphore* s, int64_t timeoutNs, OsError* err) {
   Fail(err, "sem_clockwait");
   return WaitResult::kNotEqual;
 #else
-  // macOS has no sem_timedwait: poll sem_trywait, sleeping 50 µs at first and up to
-  // 5 ms, until the deadline. (Untested: no Mac has run it yet.)
+  // macOS has no sem_timedwait, and musl's takes a CLOCK_REALTIME deadline: poll
+  // sem_trywait, sleeping 50 µs at first and up to 5 ms, until a CLOCK_MONOTONIC
+  // deadline. (Untested on macOS and musl: built, never run.)
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   const int64_t deadline = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec + timeoutNs;
