@@ -59,10 +59,23 @@ test('inspect and watch show a SharedMap\'s size, load, bytes in use and first e
   assert.equal(mi.load, Number((23 / 128).toFixed(3)));
   const first = Object.entries(mi.firstEntries);
   assert.equal(first.length, 10, 'the first ten entries');
-  const all = new Map([...m].map(([k, v]) => [k, v instanceof Uint8Array || typeof v === 'object' ? JSON.parse(JSON.stringify(v)) : v]));
+  const { inspect } = await import('node:util');
+  const all = new Map([...m].map(([k, v]) => [k, typeof v === 'object' ? inspect(v, { depth: 3, breakLength: Infinity }) : v]));
   for (const [k, v] of first) assert.deepEqual(v, all.get(k), k);
   const watched = assertOk(await runCli(['watch', m.name, '--count', '1'])).stdout;
   assert.match(watched, /size=23 .*firstEntries=/);
+  // Values JSON cannot show (a cycle, a Map, undefined, bytes) are shown as util.inspect writes them.
+  const odd = SharedMap.create({ name: uniqueName(t), maxEntries: 8 });
+  t.after(() => odd.close());
+  const cyclic = { a: 1 };
+  cyclic.self = cyclic;
+  odd.set('cyclic', cyclic);
+  odd.set('map', new Map([[1, 2]]));
+  odd.set('nothing', undefined);
+  odd.set('bytes', new Uint8Array([7]));
+  odd.set('n', 1);
+  const oi = (await json(['inspect', odd.name])).firstEntries;
+  assert.deepEqual(oi, { cyclic: '<ref *1> { a: 1, self: [Circular *1] }', map: 'Map(1) { 1 => 2 }', nothing: 'undefined', bytes: 'Uint8Array(1) [ 7 ]', n: 1 });
 });
 
 test('gc removes shmkit objects nobody has open, and nothing else; --dry-run removes nothing', { skip: linuxOnly }, async (t) => {

@@ -83,6 +83,7 @@ test('a 16 MiB /dev/shm filled to its last page: every kind made before works al
     };
     const objects = Object.fromEntries(Object.entries(makers).map(([kind, make]) => [kind, make('before-' + kind)]));
     objects.SharedMap.set('warm', 1); // its arena's first step reserved
+    const emptyMap = SharedMap.create({ name: 'empty-map', maxEntries: 4096 }); // its index: zero pages
     // Fill what is left: 1 MiB segments, then single pages, until there is no room.
     const fillers = [];
     for (const size of [MiB, 4096]) {
@@ -118,6 +119,16 @@ test('a 16 MiB /dev/shm filled to its last page: every kind made before works al
     m.delete('k0');
     m.set('again', v);
     const mapReused = m.get('again') === v;
+    // shmkit inspect copies a map to read its entries: with no room for the copy it shows
+    // the rest, and never dies of SIGBUS (eight pages free: room for a copy's first pages,
+    // not for the pages a decoder would fault in).
+    for (const f of fillers.splice(-8)) { f.close(); f.unlink(); }
+    const { spawnSync } = await import('node:child_process');
+    const inspected = ['before-SharedMap', 'empty-map'].map((name) => {
+      const cli = spawnSync(process.execPath, [${JSON.stringify(new URL('../dist/cli/main.js', import.meta.url).pathname)}, 'inspect', name, '--json'], { encoding: 'utf8' });
+      return { status: cli.status, signal: cli.signal, kind: cli.status === 0 ? JSON.parse(cli.stdout).kind : cli.stderr };
+    });
+    emptyMap.close();
     // A client's connection is a pipe of its own: ENOSPC while there is no room, then fine.
     const connectFull = await Manager.connect('before-Manager').then(() => 'ok', (e) => e.code);
     for (const f of fillers.splice(0, 4)) { f.close(); f.unlink(); }
@@ -125,7 +136,7 @@ test('a 16 MiB /dev/shm filled to its last page: every kind made before works al
     const called = await client.f();
     client.close();
     for (const x of [...Object.values(o), ...fillers]) { x.close(); }
-    console.log(JSON.stringify({ after, puts, gets, sends, recvs, fillers: fillers.length, sets, mapFull, mapWhole, mapReused, connectFull, called }));`, { wrap: small, timeout: 60_000 });
+    console.log(JSON.stringify({ after, puts, gets, sends, recvs, fillers: fillers.length, sets, mapFull, mapWhole, mapReused, connectFull, called, inspected }));`, { wrap: small, timeout: 60_000 });
   assert.equal(r.code, 0, `the process died (${r.signal ?? r.code}) instead of an error: ${r.stderr}`);
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
   for (const [kind, result] of Object.entries(out.after)) assert.equal(result, 'ENOSPC', `${kind} made in a full /dev/shm`);
@@ -133,5 +144,6 @@ test('a 16 MiB /dev/shm filled to its last page: every kind made before works al
   assert.deepEqual([out.mapFull, out.mapWhole, out.mapReused], ['ENOSPC', true, true], `the SharedMap (${out.sets} sets before it was full)`);
   assert.ok(out.sets > 10, `the map took entries in what it had reserved (${out.sets})`);
   assert.deepEqual([out.connectFull, out.called], ['ENOSPC', 1], 'Manager: a connection needs room for its pipe');
+  for (const r of out.inspected) assert.deepEqual(r, { status: 0, signal: null, kind: 'SharedMap' }, 'shmkit inspect in a full /dev/shm');
   assert.ok(out.fillers > 0);
 });

@@ -224,3 +224,20 @@ test('arguments and results come back exactly, whichever encoding carries them (
   const withGetter = { get g() { return 7; } };
   assert.deepStrictEqual(await m.echo(withGetter), { g: 7 }, 'a getter is read, as structured clone reads it');
 });
+
+test('review: what cannot be encoded is the call\'s coded error (a getter that throws, either way); shared references and long multibyte strings come back as sent', async (t) => {
+  const name = uniqueName(t);
+  const bad = () => Object.defineProperty([], 0, { get() { throw new Error('getter threw'); }, enumerable: true });
+  const server = Manager.serve(name, { bad, echo: (x) => x, same: (a) => a[0] === a[1] });
+  t.after(() => server.close());
+  const m = await Manager.connect(name);
+  t.after(() => m.close());
+  await assert.rejects(m.bad(), { message: /getter threw/ }, 'a result that cannot be sent rejects the call');
+  await assert.rejects(m.echo(bad()), { code: 'ERR_INVALID_ARG_VALUE' }, 'arguments that cannot be sent');
+  assert.equal(await m.echo(5), 5, 'the connection is still whole');
+  const o = { k: 1 };
+  assert.equal(await m.same([o, o]), true, 'a shared reference stays shared');
+  const echoed = await m.echo([o, o]);
+  assert.equal(echoed[0], echoed[1]);
+  for (const s of ['é'.repeat(40_000), '\x01'.repeat(20_000), '中'.repeat(25_000)]) assert.equal(await m.echo(s), s, `${s.length} × ${s[0]}`);
+});

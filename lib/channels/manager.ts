@@ -55,16 +55,26 @@ type Reply = [number, 0, unknown] | [number, 1, RemoteError];
 /**
  * A call or a reply on the pipe: JSON text when JSON keeps the value exactly (numbers that
  * are finite and not -0, strings, booleans, null, dense plain arrays and plain objects of
- * those), structured clone otherwise. v8.serialize and deserialize cost some 5 µs per
- * message here against well under 1 µs for JSON, and most calls carry plain values. A
- * string message is always JSON: structured values travel as the array they are.
+ * those, each object met once, no accessors) and its UTF-8 fits, structured clone
+ * otherwise. v8.serialize and deserialize cost some 5 µs per message here against well
+ * under 1 µs for JSON, and most calls carry plain values. A string message is always
+ * JSON: structured values travel as the array they are. Nothing here runs a getter (the
+ * structured clone that may follow runs each once, as it would anyway); what cannot be
+ * encoded at all throws from the pipe's send, as before.
  */
 function encode(message: unknown[]): QueueMessage {
-  return jsonExact(message, 0) ? JSON.stringify(message) : message as QueueMessage;
+  seen.clear();
+  if (!jsonExact(message, 0)) return message;
+  const text = JSON.stringify(message);
+  // Structured clone counts a string's one-byte characters once, JSON's UTF-8 maybe
+  // three times: the limit is the pipe's, so JSON must not make a message too large.
+  return text.length * 3 <= MAX_CALL_BYTES || Buffer.byteLength(text) <= MAX_CALL_BYTES ? text : message;
 }
 function decode(message: unknown): unknown {
   return typeof message === 'string' ? JSON.parse(message) : message;
 }
+/** Objects met by the jsonExact in progress: one met twice is a shared reference, which JSON would copy. */
+const seen = new Set<object>();
 function jsonExact(v: unknown, depth: number): boolean {
   switch (typeof v) {
     case 'string':
@@ -74,19 +84,17 @@ function jsonExact(v: unknown, depth: number): boolean {
       return Number.isFinite(v) && !Object.is(v, -0);
     case 'object': {
       if (v === null) return true;
-      if (depth > 32) return false;
+      if (depth > 32 || seen.has(v)) return false;
+      seen.add(v);
       const proto = Object.getPrototypeOf(v);
-      if (proto === Array.prototype) {
-        const a = v as unknown[];
-        // Holes and extra properties are kept by structured clone, lost by JSON.
-        if (Object.keys(a).length !== a.length) return false;
-        for (let i = 0; i < a.length; i++) if (!jsonExact(a[i], depth + 1)) return false;
-        return true;
-      }
-      if (proto !== Object.prototype) return false;
-      for (const k in v) {
+      if (proto !== Array.prototype && proto !== Object.prototype) return false;
+      const isArray = proto === Array.prototype && Array.isArray(v);
+      // Holes and extra properties are kept by structured clone, lost by JSON.
+      if (isArray && Object.keys(v).length !== (v as unknown[]).length) return false;
+      if (!isArray && proto === Array.prototype) return false;
+      for (const k of Object.keys(v)) {
         const d = Object.getOwnPropertyDescriptor(v, k);
-        if (d === undefined || d.get !== undefined || !jsonExact(d.value, depth + 1)) return false;
+        if (d === undefined || !('value' in d) || !jsonExact(d.value, depth + 1)) return false;
       }
       return true;
     }
@@ -222,12 +230,11 @@ class Server implements ManagerServer {
       try {
         await pipe.sendAsync(encode(message as unknown[]));
       } catch (error) {
-        // A result that cannot travel (too large, not cloneable) is an error to the caller.
-        const code = (error as CodedError).code;
-        if (code === 'ERR_OUT_OF_RANGE' || code === 'ERR_INVALID_ARG_VALUE') {
-          const id = (message as Reply)[0];
-          await pipe.sendAsync(encode([id, 1, toRemote(error)])).catch(() => {});
-        }
+        // A result that cannot travel (too large, not cloneable, a getter that throws) is
+        // an error to the caller; only the pipe's end is not worth a reply.
+        if ((error as CodedError).code === 'ERR_SHMKIT_PIPE_CLOSED') return;
+        const id = (message as Reply)[0];
+        await pipe.sendAsync(encode([id, 1, toRemote(error)])).catch(() => {});
       }
     };
     try {
@@ -290,6 +297,11 @@ function attach(name: string, caller: Function): { shm: SharedMemory; lock: Lock
   const shm = SharedMemory.open(name);
   try {
     const w = new Int32Array(shm.view(0, 8));
+    if (shm.size >= SEGMENT && Atomics.load(w, 0) === 0 && w[1] === 0) {
+      // Being set up (on Windows a section has its name while it is written; elsewhere
+      // the name appears whole): as if not there yet.
+      throw Object.assign(shmkitError(`No server serves '${name}' yet (its segment is being set up)`, 'ERR_SHMKIT_KIND', caller), { code: 'ENOENT' });
+    }
     if (shm.size < SEGMENT || w[0] !== MAGIC || w[1] !== VERSION) {
       throw shmkitError(`'${name}' is not a shmkit Manager (or one of another version)`, 'ERR_SHMKIT_KIND', caller, TypeError);
     }
@@ -316,12 +328,12 @@ export const Manager = Object.freeze({
     const busy = (): CodedError => Object.assign(shmkitError(`A live server already serves '${name}'`, 'ERR_SHMKIT_PIPE_BUSY', Manager.serve), { code: 'EADDRINUSE' });
     let shm: SharedMemory | undefined;
     try {
-      shm = createSegment({ name, size: SEGMENT, mode, unlinkOnExit: true }, (view) => {
+      shm = createSegment({ name, size: SEGMENT, mode }, (view) => {
         const area = view(0, SEGMENT);
         initRing(area, RING_AT, KNOCKS, KNOCK_SIZE, 0);
         const w = new Int32Array(area, 0, 2);
-        w[0] = MAGIC;
         w[1] = VERSION;
+        Atomics.store(w, 0, MAGIC); // last: on Windows the name is there while this runs
       }, Manager.serve);
     } catch (error) {
       if ((error as CodedError).code !== 'EEXIST') throw error;
@@ -331,14 +343,24 @@ export const Manager = Object.freeze({
       // over in that moment (it found no owner) serves, and this one does not.
       const lock = Lock.at(shm, LOCK_AT);
       if (!lock.tryAcquire()) {
-        shm.close();
+        shm.close(); // the name is the winner's now: not removed at this process's exit
         throw busy();
       }
+      removeAtExit(shm);
       return new Server(shm.name, shm, lock, object);
     }
     // Taken: by a live server (refused) or a dead one (its Lock is taken over, the ring made
     // anew, and the name removed at this process's exit as its maker's would have been).
-    const { shm: old, lock } = attach(name, Manager.serve);
+    let taken: { shm: SharedMemory; lock: Lock };
+    try {
+      taken = attach(name, Manager.serve);
+    } catch (error) {
+      // A name with no magic yet: its maker is setting it up (Windows shows a section
+      // while it is written), so it lives.
+      if ((error as CodedError).code === 'ENOENT' && SharedMemory.exists(name)) throw busy();
+      throw error;
+    }
+    const { shm: old, lock } = taken;
     try {
       if (!lock.tryAcquire()) throw busy();
       initRing(old.view(0, SEGMENT), RING_AT, KNOCKS, KNOCK_SIZE, 0);
@@ -435,9 +457,15 @@ class Connection {
   #call(method: string, args: unknown[], caller: Function): Promise<unknown> {
     if (this.#ended !== undefined) return Promise.reject(this.#ended.code === 'ERR_SHMKIT_PEER_DIED' ? peerDied(this.#name, caller) : closedCall(this.#name, caller));
     const id = this.#next++;
+    let message: QueueMessage;
+    try {
+      message = encode([id, method, args]);
+    } catch (error) {
+      return Promise.reject(Object.assign(invalidArgValue('arguments', args, `must be structured-clone values (${(error as Error).message})`, caller), { cause: error }));
+    }
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, caller });
-      const sent = this.#pipe.sendAsync(encode([id, method, args]));
+      const sent = this.#pipe.sendAsync(message);
       // A quick method's reply comes back within microseconds: take it here. Only when it
       // does not does a receiving loop sleep on the pipe: a sleeper there would make every
       // reply wake a thread (a system call for the server, a wake-up here) for nothing.

@@ -225,7 +225,7 @@ function inspect(name: string): Record<string, unknown> {
     try {
       const fields = kind.inspect({ bytes: shown, words, elementType: header.elementType, elementCount: header.count });
       const contents = kind.contents;
-      return { ...out, ...fields, ...(contents === undefined ? {} : fromCopy(shm, contents)) };
+      return { ...out, ...fields, ...(contents === undefined ? {} : fromCopy(shm, contents.show, contents.stamp)) };
     } catch (error) {
       // Words a peer wrote that no object of this kind has (a payload too short for its
       // type, say): said as such, not as the decoder's own error.
@@ -242,20 +242,32 @@ const COPY_MAX = 64 * 2 ** 20;
 /**
  * `decode(name)` run on a private copy of `shm` (its bytes taken with read(), which a
  * truncation cannot turn into SIGBUS), since objects read through views and a peer may
- * cut the original while inspect reads it. The copy is sparse and written up to its last
- * byte that is not zero, so a big map mostly unused costs little room. {} if the bytes do
- * not decode (a raw segment that is not a ShareableList, say) or do not fit.
+ * cut the original while inspect reads it. The copy is reserved whole (a sparse one would
+ * fault in pages as the decoder reads its holes: SIGBUS in a full /dev/shm). With `stamp`
+ * (a kind's, over the payload's first words: undefined while a writer is mid-change), the
+ * copy is taken again until the original's stamp is the same before and after it. {} if
+ * the bytes do not decode (a raw segment that is not a ShareableList, say) or there is no
+ * room for the copy.
  */
-function fromCopy(shm: SharedMemory, decode: (name: string) => Record<string, unknown>): Record<string, unknown> {
+function fromCopy(shm: SharedMemory, decode: (name: string) => Record<string, unknown>,
+  stamp?: (words: Int32Array) => number | undefined): Record<string, unknown> {
   if (shm.size < 16 || shm.size > COPY_MAX) return {};
+  const stampNow = (): number | undefined => {
+    if (stamp === undefined) return 0;
+    const head = aligned(shm.read(HEADER_SIZE, Math.min(PAYLOAD_SHOWN, shm.size - HEADER_SIZE)));
+    return stamp(new Int32Array(head.buffer, head.byteOffset, head.byteLength >> 2));
+  };
   let copy: SharedMemory | undefined;
   try {
-    const bytes = shm.read(0, shm.size);
-    let end = bytes.length;
-    while (end > 0 && bytes[end - 1] === 0) end--;
-    copy = SharedMemory.create({ name: `${INSPECT_COPY}${process.pid}`, size: bytes.length, sparse: true, unlinkOnExit: true });
-    copy.reserve(0, Math.max(end, 1));
-    copy.write(0, bytes.subarray(0, end));
+    let bytes: Uint8Array | undefined;
+    for (let tries = 0; tries < 5 && bytes === undefined; tries++) {
+      const before = stampNow();
+      const taken = shm.read(0, shm.size);
+      if (before !== undefined && stampNow() === before) bytes = taken;
+    }
+    if (bytes === undefined) return { contents: 'not shown: writers kept changing it while inspect copied it' };
+    copy = SharedMemory.create({ name: `${INSPECT_COPY}${process.pid}`, size: bytes.length, unlinkOnExit: true });
+    copy.write(0, bytes);
     return decode(copy.name);
   } catch {
     return {};

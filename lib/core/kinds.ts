@@ -24,11 +24,16 @@ export interface KindSpec {
   /** The payload's fields worth showing, read with the kind's own layout constants. */
   readonly inspect: (payload: PayloadSnapshot) => Record<string, unknown>;
   /**
-   * What the object holds beyond its first bytes (a SharedMap's first entries), read by
-   * opening `name` read-only. `shmkit inspect` calls it on a private copy of the segment,
-   * so that a peer cutting the original cannot turn the read into SIGBUS.
+   * What the object holds beyond its first bytes (a SharedMap's first entries). `show`
+   * reads it by opening `name` read-only: `shmkit inspect` calls it on a private copy of
+   * the segment, so that a peer cutting the original cannot turn the read into SIGBUS.
+   * `stamp`, over the payload's first words, is undefined while a writer is mid-change and
+   * changes with any change a copy could tear: the copy is taken until it holds still.
    */
-  readonly contents?: ((name: string) => Record<string, unknown>) | undefined;
+  readonly contents?: {
+    readonly show: (name: string) => Record<string, unknown>;
+    readonly stamp: (words: Int32Array) => number | undefined;
+  } | undefined;
 }
 
 /** A registered kind. */

@@ -22,6 +22,7 @@
 //   next writer that finds it dirty (its predecessor died, or the lock was taken over)
 //   rebuilds the allocator and the index from the live entries, which it checks one by
 //   one: the free lists and counters are only ever caches of what the index says.
+import { inspect } from 'node:util';
 import { deserialize, serialize } from 'node:v8';
 import { corruptError, invalidArgType, invalidArgValue, outOfRange, shmkitError, type CodedError } from '../core/errors.js';
 import { Lock } from '../sync/lock.js';
@@ -395,11 +396,11 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
           }
         }
         if (Atomics.load(w, EPOCH) === e) {
-          if (out === TORN && this.#lock !== undefined && !repaired) {
-            // Damage (a peer's, or a writer's that died before these checks existed): a
-            // handle that can write repairs it as a writer would, and looks again.
+          if (out === TORN && !repaired && this.#tryRepair(() => true)) {
+            // Damage (a peer's): a handle that can write, and finds the writers' lock free,
+            // repairs it as a writer would, and looks again.
             repaired = true;
-            this.#exclusive(caller, () => { if (this.#find(h, key) === -2) this.#recover(); });
+            hashKey(key, caller); // (the repair hashed keys of its own)
             continue;
           }
           if (out === TORN) throw this.#corrupt('an entry that the index points to is not one', caller);
@@ -411,18 +412,30 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     }
   }
 
+  /**
+   * A repair now if `needed()`, when this handle can write and the writers' lock is free
+   * (a reader never waits for it; tryAcquire takes over a dead owner's); whether it had
+   * the lock.
+   */
+  #tryRepair(needed: () => boolean): boolean {
+    const lock = this.#lock;
+    if (lock === undefined || this.#busy > 0 || !lock.tryAcquire()) return false;
+    try {
+      if (needed()) this.#recover();
+    } finally {
+      lock.release();
+    }
+    return true;
+  }
+
   /** Between a reader's tries: spin a little, then sleep; repair after a writer that died; give up after FLUX_MS. */
   #flux(tries: number, since: number, caller: Function): number {
     if (tries < 64) return since;
     const now = performance.now();
     if (since === 0) return now;
-    if (tries % 16 === 0 && this.#lock !== undefined && this.#lock.tryAcquire()) {
-      // The writer is gone (tryAcquire takes over a dead owner's lock) or done: repair if it left the map mid-change.
-      try {
-        if (this.#lock.ownerDied || Atomics.load(this.#w, DIRTY) !== 0 || (Atomics.load(this.#w, EPOCH) & 1) !== 0) this.#recover();
-      } finally {
-        this.#lock.release();
-      }
+    // The writer is gone (its lock taken over) or done: repair if it left the map mid-change.
+    if (tries % 16 === 0) {
+      this.#tryRepair(() => this.#lock!.ownerDied || Atomics.load(this.#w, DIRTY) !== 0 || (Atomics.load(this.#w, EPOCH) & 1) !== 0);
     }
     if (now - since > FLUX_MS) {
       throw shmkitError(`SharedMap '${this.name}': a writer has been rewriting the map for over ${FLUX_MS} ms (paused, or dead on a read-only handle that cannot repair it)`, 'ERR_SHMKIT_TIMEOUT', caller);
@@ -1089,7 +1102,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
         } catch {
           continue;
         }
-        if (keys!.has(key) || this.#hashAt(at) !== w[base + 2 * i] || !(expires >= 0)) continue;
+        if (keys!.has(key) || this.#hashAt(at) !== w[base + 2 * i] || !(expires >= 0) || this.#value(a, true) === TORN) continue;
         keys!.add(key);
       } else if (expires !== 0 && now >= expires) {
         this.#remove(i, a);
@@ -1284,18 +1297,24 @@ registerKind(SharedMap, {
     bytesUsed: words[USED], maxBytes: words[ARENA_BYTES], bytesReserved: words[RESERVED], eviction: words[EVICTION] === 1 ? 'lru' : 'none',
     writer: words[DIRTY] !== 0 ? 'mid-change' : 'idle',
   }),
-  contents: (name) => {
-    const map = SharedMap.open(name, { readOnly: true });
-    try {
-      const first: Record<string, unknown> = {};
-      let n = 0;
-      for (const [k, v] of map.entries()) {
-        if (n++ === INSPECT_ENTRIES) break;
-        first[k] = v;
+  contents: {
+    // A copy taken while the epoch is even and the same after, and no writer mid-change.
+    stamp: (words) => (words[DIRTY] !== 0 || (words[EPOCH]! & 1) !== 0 ? undefined : words[EPOCH]),
+    show: (name) => {
+      const map = SharedMap.open(name, { readOnly: true });
+      try {
+        const first: Record<string, unknown> = {};
+        let n = 0;
+        for (const [k, v] of map.entries()) {
+          if (n++ === INSPECT_ENTRIES) break;
+          // What JSON shows as it is stays so; the rest (undefined, Maps, cycles, bytes) as util.inspect writes it.
+          first[k] = v === null || typeof v === 'string' || typeof v === 'boolean' || typeof v === 'bigint' || (typeof v === 'number' && Number.isFinite(v))
+            ? v : inspect(v, { depth: 3, breakLength: Infinity, maxArrayLength: 16, maxStringLength: 200 });
+        }
+        return { firstEntries: first };
+      } finally {
+        map.close();
       }
-      return { firstEntries: first };
-    } finally {
-      map.close();
-    }
+    },
   },
 });
