@@ -50,7 +50,7 @@ if (libc === 'darwin') {
   }
 } else {
   const exported = libc === 'musl'
-    ? new Set([...readFileSync(join(zigLib, 'libc', 'musl', 'libc.S'), 'utf8').matchAll(/^\.(?:globl|weak) (\S+)/gm)].map((m) => m[1]))
+    ? new Set([...readFileSync(join(zigLib, 'libc', 'musl', 'libc.S'), 'utf8').matchAll(/^(?:\.globl|\.weak|WEAK64) (\S+)/gm)].map((m) => m[1]))
     : undefined;
   for (const [name, version, weak] of elfUndefined(file)) {
     count++;

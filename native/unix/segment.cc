@@ -265,6 +265,7 @@ bool SegmentCreate(const std::string& name, uint64_t size, uint32_t mode, bool r
       continue;
     }
 #else
+    (void)attempt;  // a name is made again only where gc can collect it (Linux)
     fstat(fd, &st);
 #endif
     bool ok = Ftruncate(fd, static_cast<off_t>(size)) != 0 ? Fail(err, "ftruncate")
@@ -301,6 +302,7 @@ bool SegmentOpen(const std::string& name, bool readOnly, Mapping* out, OsError* 
       return Fail(err, "shm_open");
     }
 #else
+    (void)attempt;
     if (fstat(fd, &st) != 0) {
       CloseFd(fd);
       return Fail(err, "fstat");
