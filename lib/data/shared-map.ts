@@ -400,7 +400,6 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
             // Damage (a peer's): a handle that can write, and finds the writers' lock free,
             // repairs it as a writer would, and looks again.
             repaired = true;
-            hashKey(key, caller); // (the repair hashed keys of its own)
             continue;
           }
           if (out === TORN) throw this.#corrupt('an entry that the index points to is not one', caller);
