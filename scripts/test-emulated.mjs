@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { smokeReport, tapReport } from './run-report.mjs';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const self = fileURLToPath(import.meta.url);
@@ -77,17 +78,12 @@ if (process.env.SHMKIT_EMULATED_INSIDE !== '1') {
     const started = Date.now();
     const r = spawnSync(node, [join(root, 'test', 'wine', 'smoke.cjs')], { cwd: root, stdio: 'ignore', timeout: 300_000,
       env: { ...env, SHMKIT_PACKAGE: root, SHMKIT_RESULTS: results, SHMKIT_TAG: String(process.pid) } });
-    const files = Object.fromEntries(readdirSync(results).map((f) => [f, readFileSync(join(results, f), 'utf8')]));
-    rmSync(results, { recursive: true, force: true });
     // The smoke test was written for Windows, where names go with their last handle: here
     // its names are removed after it.
     for (const f of readdirSync('/dev/shm')) {
       if (f.startsWith(`shmkit-wine-${process.pid}-`) || f.startsWith(`sem.shmkit-wine-${process.pid}-`)) rmSync(join('/dev/shm', f), { force: true });
     }
-    const ok = r.status === 0 && files['result.txt'] === 'ok';
-    console.log(`arm64 smoke test: ${ok ? 'ok' : 'FAILED'} in ${Date.now() - started} ms (exit ${r.status}${r.error ? `, ${r.error.message}` : ''})`);
-    for (const [f, text] of Object.entries(files)) if (f !== 'result.txt' && (!ok || f !== 'steps.txt')) console.log(`${f}:\n${text}`);
-    return ok;
+    return smokeReport('arm64', results, { status: r.status, error: r.error, ms: Date.now() - started });
   }
 
   function suite() {
@@ -99,17 +95,7 @@ if (process.env.SHMKIT_EMULATED_INSIDE !== '1') {
       { cwd: root, env, stdio: 'inherit', timeout: 1_800_000 });
     const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
     rmSync(dir, { recursive: true, force: true });
-    const count = (what) => Number(text.match(new RegExp(`^# ${what} (\\d+)$`, 'm'))?.[1] ?? NaN);
-    const [tests, pass, fail, skipped, cancelled] = ['tests', 'pass', 'fail', 'skipped', 'cancelled'].map(count);
-    const ok = r.status === 0 && fail === 0 && cancelled === 0 && pass > 0;
-    console.log(`arm64 suite: ${tests} tests, ${pass} passed, ${fail} failed, ${skipped} skipped, ${cancelled} cancelled in ${Date.now() - started} ms (exit ${r.status})`);
-    for (const m of text.matchAll(/^\s*ok \d+ - (.*) # SKIP (.*)$/gm)) console.log(`  skipped: ${m[1]} (${m[2]})`);
-    if (!ok) {
-      for (const m of text.matchAll(/^\s*not ok \d+ - (.*)$/gm)) console.log(`  failed: ${m[1]}`);
-      const first = text.indexOf('not ok');
-      if (first >= 0) console.log(text.slice(first, first + 4000));
-    }
-    return ok;
+    return tapReport('arm64', text, { status: r.status, error: r.error, ms: Date.now() - started });
   }
 
   const smoked = smoke();

@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { smokeReport, tapReport } from './run-report.mjs';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const [nodeExe, ...only] = process.argv.slice(2);
@@ -39,14 +40,7 @@ function smoke() {
   const results = mkdtempSync(join(tmpdir(), 'shmkit-wine-'));
   const r = nodeExeRun([win(join(root, 'test', 'wine', 'smoke.cjs'))],
     { SHMKIT_PACKAGE: win(root), SHMKIT_RESULTS: win(results), SHMKIT_TAG: String(process.pid) }, 120_000);
-  const files = Object.fromEntries(readdirSync(results).map((f) => [f, readFileSync(join(results, f), 'utf8')]));
-  rmSync(results, { recursive: true, force: true });
-  const ok = r.status === 0 && files['result.txt'] === 'ok';
-  console.log(`wine smoke test: ${ok ? 'ok' : 'FAILED'} in ${r.ms} ms (exit ${r.status}${r.error ? `, ${r.error.message}` : ''})`);
-  for (const [f, text] of Object.entries(files)) {
-    if (f !== 'result.txt' && (!ok || f !== 'steps.txt')) console.log(`${f}:\n${text}`);
-  }
-  return ok;
+  return smokeReport('wine', results, r);
 }
 
 function suite() {
@@ -57,21 +51,7 @@ function suite() {
     `--test-reporter-destination=${win(tap)}`, ...files.map((f) => f.replaceAll('/', '\\'))], {}, 900_000);
   const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
   rmSync(dir, { recursive: true, force: true });
-  const count = (what) => Number(text.match(new RegExp(`^# ${what} (\\d+)$`, 'm'))?.[1] ?? NaN);
-  const [tests, pass, fail, skipped, cancelled] = ['tests', 'pass', 'fail', 'skipped', 'cancelled'].map(count);
-  console.log(`wine suite: ${tests} tests, ${pass} passed, ${fail} failed, ${skipped} skipped, ${cancelled} cancelled ` +
-    `in ${r.ms} ms (exit ${r.status}${r.error ? `, ${r.error.message}` : ''})`);
-  const lines = text.split('\n');
-  lines.forEach((line, i) => {
-    const skip = line.match(/^\s*ok \d+ - (.*) # SKIP (.*)$/);
-    if (skip) console.log(`  skipped: ${skip[1]} (${skip[2]})`);
-    // A failure: its name and the YAML block that follows, which holds the error.
-    if (/^\s*not ok \d+ - /.test(line)) {
-      const end = lines.findIndex((l, j) => j > i && /^\s*\.\.\.$/.test(l));
-      console.log(lines.slice(i, end < 0 ? i + 30 : Math.min(end, i + 30)).join('\n'));
-    }
-  });
-  return r.status === 0 && fail === 0 && cancelled === 0 && pass > 0;
+  return tapReport('wine', text, r);
 }
 
 const ok = [smoke(), suite()].every(Boolean);

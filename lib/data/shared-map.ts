@@ -85,8 +85,10 @@ function classIndex(size: number): number {
   const e = 31 - Math.clz32(size - 1);
   return 5 + (e - 6) * 4 + ((size >>> (e - 2)) - 5);
 }
-/** Where the arena starts for `slots` slots per table: the control, two tables, two access arrays (8-aligned). */
-const arenaAt = (slots: number): number => CONTROL + 16 * slots + Math.ceil((2 * slots) / 8) * 8;
+/** Where the two access arrays start for `slots` slots per table: after the control and the two tables. */
+const accessAt = (slots: number): number => CONTROL + 16 * slots;
+/** Where the arena starts: after the access arrays, 8-aligned. */
+const arenaAt = (slots: number): number => accessAt(slots) + Math.ceil((2 * slots) / 8) * 8;
 /** A live entry as a rebuild sees it: [hash, arena offset, access byte]. */
 type Live = [number, number, number];
 const isClassSize = (n: number): boolean => n >= 32 && n % 8 === 0 && n <= MAX_ARENA && classSize(n) === n;
@@ -273,7 +275,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     }
     this.#slots = slots;
     this.#arena = arena;
-    this.#access = CONTROL + 16 * slots;
+    this.#access = accessAt(slots);
     this.#arenaBytes = arenaBytes;
     this.#maxEntries = maxEntries;
     this.#lru = w[EVICTION] === 1;
@@ -391,7 +393,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
           out = this.#value(a, wantValue);
           if (this.#lru && !this.#readOnly && out !== ABSENT) {
             // Beside the index, never in the arena: written only when it was 0.
-            const at = this.#access + this.#slotTable * this.#slots + this.#slot;
+            const at = this.#accessOf(this.#slotTable) + this.#slot;
             if (this.#u8[at] === 0) this.#u8[at] = 1;
           }
         }
@@ -485,6 +487,11 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     this.#slotWasTomb = tomb >= 0;
     this.#slot = tomb;
     return -1;
+  }
+
+  /** The payload byte offset of table `table`'s access bytes (one per slot). */
+  #accessOf(table: number): number {
+    return this.#access + table * this.#slots;
   }
 
   /** Whether arena offset `a` can hold an entry: inside what is reserved, its sizes consistent. */
@@ -870,7 +877,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
       const i = this.#slot;
       if (i < 0) throw this.#corrupt('its index has no free slot', caller);
       w[base + 2 * i] = h;
-      this.#u8[this.#access + table * this.#slots + i] = 0; // not yet read: the first the CLOCK hand may take
+      this.#u8[this.#accessOf(table) + i] = 0; // not yet read: the first the CLOCK hand may take
       Atomics.store(w, base + 2 * i + 1, b + 8);
       if (this.#slotWasTomb) w[TOMBS] = w[TOMBS]! - 1;
       w[COUNT] = w[COUNT]! + 1;
@@ -1018,7 +1025,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     const base = (CONTROL >> 2) + (w[TABLE]! & 1) * 2 * this.#slots;
     const at = this.#arena + a;
     Atomics.store(w, base + 2 * i + 1, TOMB);
-    this.#u8[this.#access + (w[TABLE]! & 1) * this.#slots + i] = 0;
+    this.#u8[this.#accessOf(w[TABLE]! & 1) + i] = 0;
     w[TOMBS] = w[TOMBS]! + 1;
     w[COUNT] = w[COUNT]! - 1;
     if (this.#f64[(at + E_EXPIRES) >> 3]! !== 0) w[TTLS] = w[TTLS]! - 1;
@@ -1050,7 +1057,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     if (this.#lru) {
       const table = w[TABLE]! & 1;
       const base = (CONTROL >> 2) + table * 2 * n;
-      const access = this.#access + table * n;
+      const access = this.#accessOf(table);
       this.#begin();
       // Two turns of the hand at most: the first clears every access byte it passes.
       for (let step = 0; step < 2 * n && !enough() && (freed === 0 || !quiet); step++) {
@@ -1083,7 +1090,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     const w = this.#w, n = this.#slots;
     const table = w[TABLE]! & 1;
     const base = (CONTROL >> 2) + table * 2 * n;
-    const access = this.#access + table * n;
+    const access = this.#accessOf(table);
     const out: Live[] = [];
     const keys = checked ? new Set<string>() : undefined;
     const now = Date.now();
@@ -1119,7 +1126,7 @@ export class SharedMap extends SharedObject implements Iterable<[string, SharedM
     if (!odd) Atomics.add(w, EPOCH, 1); // odd: a stale reader may still be in the other table
     const next = (w[TABLE]! & 1) ^ 1;
     const base = (CONTROL >> 2) + next * 2 * n;
-    const access = this.#access + next * n;
+    const access = this.#accessOf(next);
     w.fill(0, base, base + 2 * n);
     this.#u8.fill(0, access, access + n);
     let ttls = 0;
